@@ -1,0 +1,69 @@
+// The HAL control plane: a node's view of its peers.
+//
+// Only control operations dispatch through this interface (virtual, cold path). The data
+// path works on the OutboundWindow / InboundWindow objects it hands out: plain stores into
+// mapped memory, no calls, no dispatch.
+//
+// A job has `node_count` nodes; nodes are numbered 0..node_count-1 and this process runs on
+// node `self`. For every node p (including self, for traffic between processes of one node):
+//   peer_mw(p)  -- outbound: p's memory that this node writes (window_size bytes),
+//   local_mw(p) -- inbound: this node's memory that p's processes write (window_size bytes).
+// What this node writes through peer_mw(p) appears in p's local_mw(this node).
+//
+// Scratchpads and doorbells exist per peer, as on a two-port NTB (ntb.h grammar): writing
+// peer p's scratchpad i lands in p's local scratchpad i "from this node"; ringing p's doorbell
+// bits sets them in p's doorbell register "from this node". Link state is per peer; its
+// generation changes on every transition.
+//
+// Threading: a Device is used by one thread at a time; windows it hands out stay valid for
+// the Device's lifetime and may be used from any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "pbx/base/error.h"
+#include "pbx/hal/types.h"
+#include "pbx/hal/window.h"
+
+namespace pbx::hal {
+
+struct DeviceInfo {
+  std::string backend;          // "loopback", "ivshmem", "intel-gen3", ...
+  std::string name;             // job name or PCI address, for messages
+  NodeIdx self{0};
+  uint16_t node_count = 0;
+  uint16_t spad_count = 0;      // scratchpads per peer
+  uint64_t db_valid_mask = 0;   // doorbell bits per peer
+  size_t window_size = 0;       // bytes of each outbound / inbound window
+  MemType outbound_mem_type = MemType::kWriteBack;
+};
+
+class Device {
+ public:
+  virtual ~Device() = default;
+
+  virtual const DeviceInfo& info() const noexcept = 0;
+
+  // Windows. The objects are views owned by the device.
+  [[nodiscard]] virtual Result<OutboundWindow> peer_mw(NodeIdx peer) = 0;
+  [[nodiscard]] virtual Result<InboundWindow> local_mw(NodeIdx peer) = 0;
+
+  // Link state to `peer` (self is always up). Cheap: may be called from polling loops.
+  virtual LinkStatus link_status(NodeIdx peer) noexcept = 0;
+
+  // Scratchpads (bring-up handshakes).
+  [[nodiscard]] virtual Result<uint32_t> spad_read(NodeIdx peer, SpadIdx idx) = 0;
+  [[nodiscard]] virtual Result<void> peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) = 0;
+
+  // Doorbells: ring bits at `peer`; read / clear (write-1-to-clear) the bits `peer` rang here.
+  [[nodiscard]] virtual Result<void> peer_db_set(NodeIdx peer, uint64_t bits) = 0;
+  [[nodiscard]] virtual Result<uint64_t> db_read(NodeIdx peer) = 0;
+  [[nodiscard]] virtual Result<void> db_clear(NodeIdx peer, uint64_t bits) = 0;
+
+  // Waits until a doorbell bit from `peer` is set or `timeout_ns` passes; returns the bits
+  // (0 on time-out). The default polls; backends with interrupts (eventfd, futex) override.
+  [[nodiscard]] virtual Result<uint64_t> db_wait(NodeIdx peer, uint64_t timeout_ns);
+};
+
+}  // namespace pbx::hal

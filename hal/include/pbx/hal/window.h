@@ -1,0 +1,162 @@
+// Windows: the data-path view of a node's memory. Concrete, non-virtual, inline.
+//
+// OutboundWindow: memory on a peer node that this process writes through (a BAR mapping on NTB
+// hardware, a shared-memory mapping on loopback). Stores only: a load through a real window is
+// a non-posted PCIe read that stalls the CPU for a round trip, so the data path never reads
+// one. read64_slow() exists for teardown and diagnostics and is recorded as a remote read.
+//
+// InboundWindow: local memory that a peer's processes write into. Polled with plain loads.
+//
+// Every store can be reported to an AccessRecorder (tests only; null in production), which is
+// how tests prove "no remote read on the data path" and "no indicator without a flush after
+// its payload" even on x86 loopback memory, where a missing fence never shows.
+#pragma once
+
+#include <atomic>
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "pbx/base/barrier.h"
+#include "pbx/hal/types.h"
+
+namespace pbx::hal {
+
+// What a store carries, so that a recorder can check the ordering rules.
+enum class StoreKind : uint8_t {
+  kPayload,         // message bytes in a pool block: must be flushed before their indicator
+  kIndicator,       // publishes earlier payload stores (postbox slot of a pool message)
+  kSelfValidating,  // words that carry their own validity check (inline slots, acks)
+  kControl,         // segment headers, presence lines, epochs
+};
+
+class AccessRecorder {
+ public:
+  virtual ~AccessRecorder() = default;
+  virtual void on_store(size_t offset, size_t len, StoreKind kind) = 0;
+  virtual void on_flush() = 0;
+  virtual void on_read(size_t offset, size_t len) = 0;
+};
+
+class OutboundWindow final {
+ public:
+  OutboundWindow() = default;
+  OutboundWindow(std::byte* base, size_t size, MemType type) noexcept
+      : base_(base), size_(size), type_(type) {}
+
+  bool valid() const noexcept { return base_ != nullptr; }
+  size_t size() const noexcept { return size_; }
+  MemType mem_type() const noexcept { return type_; }
+
+  // Tests: report every access to `rec`, with offsets relative to this window.
+  void set_recorder(AccessRecorder* rec) noexcept { rec_ = rec; }
+
+  // A view of [off, off + len) of this window; offsets of the view start at 0. The recorder
+  // (if any) is shared and sees offsets relative to the parent.
+  OutboundWindow subwindow(size_t off, size_t len) const noexcept {
+    assert(off + len <= size_);
+    OutboundWindow w(base_ + off, len, type_);
+    w.rec_ = rec_;
+    w.rec_base_ = rec_base_ + off;
+    return w;
+  }
+
+  // Copies payload bytes into the window. Not ordered against later stores until flush().
+  void write(size_t off, const void* src, size_t n, StoreKind kind = StoreKind::kPayload) noexcept {
+    assert(off + n <= size_);
+    std::memcpy(base_ + off, src, n);
+    if (rec_ != nullptr) rec_->on_store(rec_base_ + off, n, kind);
+  }
+
+  // One naturally aligned 8-byte store: single-copy atomic, never torn on the link.
+  void store64(size_t off, uint64_t v, StoreKind kind) noexcept {
+    assert(off % 8 == 0 && off + 8 <= size_);
+    std::atomic_ref<uint64_t>(*word(off)).store(v, std::memory_order_relaxed);
+    if (rec_ != nullptr) rec_->on_store(rec_base_ + off, 8, kind);
+  }
+
+  // Same, with release order for the compiler and the CPU's memory model (pairs with an
+  // acquire load by the reader). Does NOT drain write-combining buffers: use flush() first
+  // when earlier stores must land before this one on a WC mapping.
+  void store64_release(size_t off, uint64_t v, StoreKind kind) noexcept {
+    assert(off % 8 == 0 && off + 8 <= size_);
+    std::atomic_ref<uint64_t>(*word(off)).store(v, std::memory_order_release);
+    if (rec_ != nullptr) rec_->on_store(rec_base_ + off, 8, kind);
+  }
+
+  // Drains write-combining buffers: every store before it lands before any store after it.
+  void flush() noexcept {
+    wc_flush();
+    if (rec_ != nullptr) rec_->on_flush();
+  }
+
+  // Pushes stores out promptly where the mapping buffers them (WC); free on write-back memory.
+  void push() noexcept {
+    if (type_ != MemType::kWriteBack) flush();
+  }
+
+  // A non-posted read across the link (microseconds on hardware). Teardown and diagnostics
+  // only, never the data path; recorded so tests can prove the data path makes none.
+  uint64_t read64_slow(size_t off) const noexcept {
+    assert(off % 8 == 0 && off + 8 <= size_);
+    if (rec_ != nullptr) rec_->on_read(rec_base_ + off, 8);
+    return std::atomic_ref<uint64_t>(*word(off)).load(std::memory_order_acquire);
+  }
+
+ private:
+  uint64_t* word(size_t off) const noexcept {
+    return reinterpret_cast<uint64_t*>(base_ + off);  // NOLINT: window memory is raw bytes
+  }
+
+  std::byte* base_ = nullptr;
+  size_t size_ = 0;
+  MemType type_ = MemType::kWriteBack;
+  AccessRecorder* rec_ = nullptr;
+  size_t rec_base_ = 0;
+};
+
+class InboundWindow final {
+ public:
+  InboundWindow() = default;
+  InboundWindow(const std::byte* base, size_t size) noexcept : base_(base), size_(size) {}
+
+  bool valid() const noexcept { return base_ != nullptr; }
+  size_t size() const noexcept { return size_; }
+  const std::byte* data() const noexcept { return base_; }
+
+  InboundWindow subwindow(size_t off, size_t len) const noexcept {
+    assert(off + len <= size_);
+    return InboundWindow(base_ + off, len);
+  }
+
+  // Acquire load of a word a peer publishes (pairs with the peer's release store / flush).
+  uint64_t load64_acquire(size_t off) const noexcept {
+    assert(off % 8 == 0 && off + 8 <= size_);
+    return std::atomic_ref<uint64_t>(*word(off)).load(std::memory_order_acquire);
+  }
+  uint64_t load64(size_t off) const noexcept {
+    assert(off % 8 == 0 && off + 8 <= size_);
+    return std::atomic_ref<uint64_t>(*word(off)).load(std::memory_order_relaxed);
+  }
+  // Copies bytes out. The caller has bounds-checked [off, off + n) against its own layout.
+  void read(size_t off, void* dst, size_t n) const noexcept {
+    assert(off + n <= size_);
+    std::memcpy(dst, base_ + off, n);
+  }
+  const std::byte* at(size_t off) const noexcept {
+    assert(off <= size_);
+    return base_ + off;
+  }
+
+ private:
+  uint64_t* word(size_t off) const noexcept {
+    // atomic_ref needs a non-const object; loads never write (the mapping may be read-only).
+    return const_cast<uint64_t*>(reinterpret_cast<const uint64_t*>(base_ + off));  // NOLINT
+  }
+
+  const std::byte* base_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace pbx::hal

@@ -1,0 +1,17 @@
+#include "pbx/hal/device.h"
+
+#include "pbx/base/barrier.h"
+
+namespace pbx::hal {
+
+Result<uint64_t> Device::db_wait(NodeIdx peer, uint64_t timeout_ns) {
+  const uint64_t deadline = now_ns() + timeout_ns;
+  for (;;) {
+    auto bits = db_read(peer);
+    if (!bits || *bits != 0) return bits;
+    if (now_ns() >= deadline) return 0;
+    for (int i = 0; i < 64; ++i) cpu_pause();
+  }
+}
+
+}  // namespace pbx::hal
