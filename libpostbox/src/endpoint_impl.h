@@ -57,6 +57,7 @@ struct TxChannel {
   uint64_t lost_unreported = 0; // lost in a link outage; reported by the next send
   uint64_t next_ticket = 0;     // isend order on this channel
   uint64_t serving_ticket = 0;
+  hal::InboundWindow presence;  // the receiver's presence line (local memory)
   IntrusiveList<TxChannel>::Hook hook;  // c27: place in the receiver list
 };
 
@@ -78,6 +79,7 @@ struct RxChannel {
   bool unacked = false;         // released > acked (counted in EndpointImpl::unacked_)
   Rank src{};
   uint32_t views_out = 0;
+  uint32_t out_of_order = 0;    // bits set in release_bits
 };
 
 // A decoded, bounds-checked indicator.
@@ -93,6 +95,8 @@ struct Indicator {
 };
 
 enum class Peek : uint8_t { kNone, kReady, kBad };
+// Result of the receive fast path's look at one postbox.
+enum class Fast : uint8_t { kNone, kDelivered, kSlow };
 
 // An outstanding isend() (and the state of a message going in pieces).
 struct SendRequest {
@@ -160,6 +164,8 @@ class EndpointImpl {
   EndpointImpl() = default;
 
   // ---- tx.cpp ----
+  Result<void> try_send_slow(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept;
+  void send_inline(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept;
   Result<TxChannel*> tx_channel(Rank dst, std::span<const std::byte> msg, const char* op) noexcept;
   Result<void> tx_admit(TxChannel& ch) noexcept;
   Result<void> tx_one(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag) noexcept;
@@ -178,6 +184,7 @@ class EndpointImpl {
   Result<SendRequest*> start_request(TxChannel& ch, std::span<const std::byte> msg, uint32_t tag) noexcept;
 
   // ---- rx.cpp ----
+  Fast recv_inline_fast(RxChannel& ch, std::span<std::byte> buf, RecvInfo& info) noexcept;
   RxChannel& rx_channel(Rank src) noexcept { return rx_[layout_.shape().flat(src)]; }
   bool try_activate(RxChannel& ch) noexcept;
   Peek peek(RxChannel& ch, Indicator& ind) noexcept;
@@ -206,6 +213,11 @@ class EndpointImpl {
   }
   // Error for a blocking call that waits on `peer` (or on anyone when peer is kAnySource).
   Result<void> wait_check(uint64_t deadline, Rank peer, const char* op, const char* waiting_for) noexcept;
+
+  // Hot copies of layout values.
+  uint16_t nodes_ = 0, ppn_ = 0;
+  uint32_t slots_mask_ = 0, half_slots_ = 0, inline_max_ = 0, ack_batch_ = 0;
+  unsigned slots_log2_ = 0;
 
   std::unique_ptr<hal::Device> dev_;
   Layout layout_;

@@ -3,6 +3,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdarg>
+#include <cstdio>
 #include <string>
 
 #include "endpoint_impl.h"
@@ -13,14 +15,34 @@ using hal::NodeIdx;
 using hal::StoreKind;
 
 namespace {
+// "(1, 0)". (Built with snprintf: g++ 12 -O3 misreports string concatenation, -Wrestrict.)
+std::string rank_str(Rank r) {
+  char b[32];
+  std::snprintf(b, sizeof b, "(%u, %u)", r.node, r.local);
+  return b;
+}
+
 std::string rank_list(const std::vector<Rank>& ranks) {
   std::string s;
   for (size_t i = 0; i < ranks.size() && i < 8; ++i) {
     if (i != 0) s += ", ";
-    s += "(" + std::to_string(ranks[i].node) + ", " + std::to_string(ranks[i].local) + ")";
+    s += rank_str(ranks[i]);
   }
-  if (ranks.size() > 8) s += " and " + std::to_string(ranks.size() - 8) + " more";
+  if (ranks.size() > 8) {
+    char b[48];
+    std::snprintf(b, sizeof b, " and %zu more", ranks.size() - 8);
+    s += b;
+  }
   return s;
+}
+
+[[gnu::format(printf, 2, 3)]] void add_problem(std::string& problems, const char* fmt, ...) {
+  char b[256];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(b, sizeof b, fmt, ap);
+  va_end(ap);
+  problems += b;
 }
 
 void short_nap() {
@@ -50,6 +72,13 @@ Result<std::unique_ptr<EndpointImpl>> EndpointImpl::create(std::unique_ptr<hal::
   ep->layout_ = *layout;
   ep->self_ = self;
   ep->self_flat_ = shape.flat(self);
+  ep->nodes_ = shape.nodes;
+  ep->ppn_ = shape.procs_per_node;
+  ep->slots_mask_ = cfg.postbox_slots - 1;
+  ep->half_slots_ = cfg.postbox_slots / 2;
+  ep->slots_log2_ = layout->slots_log2();
+  ep->inline_max_ = cfg.inline_max;
+  ep->ack_batch_ = cfg.effective_ack_batch();
   if (::getrandom(&ep->incarnation_, sizeof ep->incarnation_, 0) != sizeof ep->incarnation_)
     ep->incarnation_ = cycles() ^ (static_cast<uint64_t>(::getpid()) << 32);
 
@@ -88,6 +117,7 @@ Result<std::unique_ptr<EndpointImpl>> EndpointImpl::create(std::unique_ptr<hal::
     t.slots = t.seg->win.subwindow(L.slots_off(p.local), size_t{K} * wire::kLine);
     // Our ack block from p: in our node's window from p's node, section = us, block = p (c36, c37).
     t.ack = ep->in_[p.node].subwindow(L.ack_off(self.local, p.local), wire::kLine);
+    t.presence = ep->in_[p.node].subwindow(L.presence_off(p.local), wire::kLine);
 
     RxChannel& x = ep->rx_[r];
     x.src = p;
@@ -297,7 +327,7 @@ Result<void> EndpointImpl::close() noexcept {
     cpu_pause();
   }
   if (pending_requests_ != 0)
-    problems += std::to_string(pending_requests_) + " isend(s) did not complete before close; ";
+    add_problem(problems, "%u isend(s) did not complete before close; ", pending_requests_);
 
   // 2. Final acknowledgements, so that senders can finish.
   for (RxChannel* x : active_)
@@ -314,15 +344,15 @@ Result<void> EndpointImpl::close() noexcept {
     }
     refresh_acks(t);
     if (t.head != t.released)
-      problems += std::to_string(t.head - t.released) + " message(s) to rank (" + std::to_string(t.dst.node) + ", " +
-                  std::to_string(t.dst.local) + ") were not acknowledged (not received, or it left); ";
+      add_problem(problems, "%llu message(s) to rank (%u, %u) were not acknowledged (not received, or it left); ",
+                  static_cast<unsigned long long>(t.head - t.released), t.dst.node, t.dst.local);
   }
 
   // 4. Messages that arrived here and were never received.
   for (RxChannel* x : active_) {
     if (x->views_out != 0)
-      problems += std::to_string(x->views_out) + " borrowed message(s) from rank (" + std::to_string(x->src.node) +
-                  ", " + std::to_string(x->src.local) + ") were not released; ";
+      add_problem(problems, "%u borrowed message(s) from rank (%u, %u) were not released; ", x->views_out, x->src.node,
+                  x->src.local);
     uint64_t unreceived = 0;
     for (uint64_t s = x->expected; s < x->expected + layout_.slots(); ++s) {
       const size_t off = static_cast<size_t>(s & (layout_.slots() - 1)) * wire::kLine;
@@ -331,8 +361,8 @@ Result<void> EndpointImpl::close() noexcept {
       ++unreceived;
     }
     if (unreceived != 0)
-      problems += std::to_string(unreceived) + " message(s) from rank (" + std::to_string(x->src.node) + ", " +
-                  std::to_string(x->src.local) + ") were never received; ";
+      add_problem(problems, "%llu message(s) from rank (%u, %u) were never received; ",
+                  static_cast<unsigned long long>(unreceived), x->src.node, x->src.local);
   }
 
   // 5. Leave: say so in every node, then read one word back through each window, so that

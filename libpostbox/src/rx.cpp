@@ -184,22 +184,23 @@ void EndpointImpl::consume(RxChannel& ch, uint8_t flags) noexcept {
 }
 
 void EndpointImpl::release_seq(RxChannel& ch, uint64_t seq) noexcept {
-  const uint32_t mask = layout_.slots() - 1;
   if (seq == ch.released) {
     ++ch.released;
     // Absorb later messages that were released first (borrowed views released out of order).
-    while (bit_test(ch.release_bits, ch.released & mask)) {
-      bit_clear(ch.release_bits, ch.released & mask);
+    while (ch.out_of_order != 0 && bit_test(ch.release_bits, ch.released & slots_mask_)) {
+      bit_clear(ch.release_bits, ch.released & slots_mask_);
+      --ch.out_of_order;
       ++ch.released;
     }
   } else {
-    bit_set(ch.release_bits, seq & mask);
+    bit_set(ch.release_bits, seq & slots_mask_);
+    ++ch.out_of_order;
   }
   if (!ch.unacked && ch.released != ch.acked) {
     ch.unacked = true;
     ++unacked_;
   }
-  if (ch.ack_now || ch.released - ch.acked >= config().effective_ack_batch()) write_ack(ch);
+  if (ch.ack_now || ch.released - ch.acked >= ack_batch_) write_ack(ch);
 }
 
 // c35: the ack segment on the sender's node is created when a receiver first needs it.
@@ -255,11 +256,15 @@ void EndpointImpl::check_epoch(RxChannel& ch) noexcept {
   }
   const uint64_t delivered = ch.expected;
   const uint32_t mask = layout_.slots() - 1;
-  for (uint64_t s = ch.expected; s < start; ++s) bit_set(ch.release_bits, s & mask);  // never delivered: free
+  for (uint64_t s = ch.expected; s < start; ++s) {  // never delivered: their memory is free
+    bit_set(ch.release_bits, s & mask);
+    ++ch.out_of_order;
+  }
   ch.expected = start;
   ch.epoch = e;
   if (ch.released < start && bit_test(ch.release_bits, ch.released & mask)) {
     bit_clear(ch.release_bits, ch.released & mask);  // absorb them (unless a view holds an earlier one)
+    --ch.out_of_order;
     release_seq(ch, ch.released);
   }
   ch.ack.store64(wire::ack::kDelivered, delivered, StoreKind::kControl);
@@ -341,16 +346,71 @@ Result<RecvInfo> EndpointImpl::receive_pieces(RxChannel& ch, Indicator ind, std:
 
 // ---- API -------------------------------------------------------------------------------
 
+// One look at `ch` for the common case, in few instructions: an inline message that fits
+// `buf` is delivered right here. kSlow: something else is there (use peek() and deliver()).
+Fast EndpointImpl::recv_inline_fast(RxChannel& ch, std::span<std::byte> buf, RecvInfo& info) noexcept {
+  const size_t off = static_cast<size_t>(ch.expected & slots_mask_) * wire::kLine;
+  // Acquire: pairs with the sender's release store of word 0 in publish().
+  const uint64_t w0 = ch.slots.load64_acquire(off);
+  const uint8_t check = wire::check_byte(ch.expected, slots_log2_);
+  if (wire::check_of(w0) != check) return Fast::kNone;
+  const wire::SlotHeader h = wire::decode_header(w0);
+  if (h.kind != wire::Kind::kInline || h.inline_len > inline_max_ || h.inline_len > buf.size()) return Fast::kSlow;
+  uint64_t w[8];
+  w[0] = w0;
+  const size_t nw = wire::inline_words(h.inline_len);
+  for (size_t i = 1; i <= nw; ++i) {
+    w[i] = ch.slots.load64(off + 8 * i);  // ordered after the acquire load of word 0
+    if (wire::check_of(w[i]) != check) return Fast::kNone;  // not every word has landed yet
+  }
+  wire::unpack_inline(w, h.inline_len, buf.data());
+  consume(ch, h.flags);
+  ++stats_.rx_msgs;
+  stats_.rx_bytes += h.inline_len;
+  info = RecvInfo{ch.src, h.tag, h.inline_len};
+  return Fast::kDelivered;
+}
+
 Result<RecvInfo> EndpointImpl::recv(std::span<std::byte> buf, Rank src, bool blocking) noexcept {
   if (src != kAnySource && !shape().contains(src)) return tl::unexpected(shape().check_rank(src, "recv").error());
   maybe_check_links();
   uint64_t deadline = 0;
+  RecvInfo info;
   for (uint32_t spin = 0;; ++spin) {
     if (!pending_errors_.empty()) return take_pending_error();
     RxChannel* ch = nullptr;
-    Indicator ind;
-    if (find_ready(src, ch, ind) == Peek::kReady) return deliver(*ch, ind, buf);
-    if (!pending_errors_.empty()) return take_pending_error();
+    Fast f = Fast::kNone;
+    if (src == kAnySource) {
+      const auto n = static_cast<uint32_t>(active_.size());
+      for (uint32_t i = 0; i < n; ++i) {
+        uint32_t idx = rr_cursor_ + i;
+        if (idx >= n) idx -= n;
+        RxChannel* c = active_[idx];
+        if (c->state == ChannelState::kCorrupt) continue;
+        f = recv_inline_fast(*c, buf, info);
+        if (f == Fast::kNone) continue;
+        ch = c;
+        rr_cursor_ = idx + 1 == n ? 0 : idx + 1;  // fairness between senders
+        break;
+      }
+    } else {
+      RxChannel& c = rx_channel(src);
+      if ((c.active || try_activate(c)) && c.state != ChannelState::kCorrupt) {
+        f = recv_inline_fast(c, buf, info);
+        ch = &c;
+      }
+    }
+    if (f == Fast::kDelivered) return info;
+    if (f == Fast::kSlow) {
+      Indicator ind;
+      const Peek p = peek(*ch, ind);
+      if (p == Peek::kReady) {
+        if (ind.kind != wire::Kind::kPiece || ind.msg_off == 0) return deliver(*ch, ind, buf);
+        consume(*ch, ind.flags);  // a leftover piece of a message already reported as failed
+        continue;
+      }
+      if (p == Peek::kBad) continue;  // reported by the next iteration
+    }
     idle_poll();
     if (src != kAnySource && rx_channel(src).state == ChannelState::kCorrupt)
       return fail(Errc::kProtocolError, "recv: the channel from rank (%u, %u) was closed after it wrote malformed data",

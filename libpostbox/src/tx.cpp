@@ -149,13 +149,26 @@ void EndpointImpl::charge_blocks(TxChannel& ch, uint32_t blocks) noexcept {
 }
 
 void EndpointImpl::publish(TxChannel& ch, const uint64_t (&w)[8], StoreKind kind) noexcept {
-  const size_t off = static_cast<size_t>(ch.head & (layout_.slots() - 1)) * wire::kLine;
-  for (size_t i = 1; i < 8; ++i) ch.slots.store64(off + 8 * i, w[i], kind);
-  // Release: word 0 after words 1..7 for the compiler and the CPU; pairs with the acquire
-  // load of word 0 in peek(). (On a WC mapping the per-word check bytes, not this order,
-  // make the line safe to read.)
-  ch.slots.store64_release(off, w[0], kind);
+  const size_t off = static_cast<size_t>(ch.head & slots_mask_) * wire::kLine;
+  // Release: word 0 is stored after words 1..7 for the compiler and the CPU; pairs with the
+  // acquire load of word 0 in peek() / recv_inline_fast(). (On a WC mapping the per-word
+  // check bytes, not this order, make the line safe to read.)
+  ch.slots.store_line(off, w, kind);
   ch.slots.push();  // send the line out now on write-combining mappings
+}
+
+// A small message travels inside the indicator line itself (c2): no pool, no fence.
+void EndpointImpl::send_inline(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept {
+  const uint8_t check = wire::check_byte(ch.head, slots_log2_);
+  uint64_t w[8];
+  w[0] = wire::encode_header({wire::Kind::kInline, flags, static_cast<uint8_t>(n), tag}, check);
+  wire::pack_inline(data, n, w, check);
+  ch.shadow[ch.head & slots_mask_] = SlotShadow{};
+  publish(ch, w, StoreKind::kSelfValidating);
+  ++ch.head;
+  ++stats_.tx_inline;
+  ++stats_.tx_msgs;
+  stats_.tx_bytes += n;
 }
 
 // ---- one indicator: inline or pool message (<= CTS) ------------------------------------
@@ -178,38 +191,33 @@ Result<void> EndpointImpl::tx_one(TxChannel& ch, const std::byte* data, size_t n
     if (!refresh_acks(ch)) return tl::unexpected(channel_error(ch, "send"));
     if (ch.head - ch.released >= K / 2) flags |= wire::flag::kAckNow;
   }
+  if (n <= inline_max_) {
+    send_inline(ch, data, n, tag, flags);
+    return {};
+  }
+  // ...then enough unallocated pool (c8), reclaiming through the receiver list if short (c10).
+  const auto nb = static_cast<uint32_t>((std::max<size_t>(n, 1) + L.block_size() - 1) >> L.block_log2());
+  auto blk = seg.pool.alloc(nb);
+  if (!blk && reclaim_for_node(seg)) blk = seg.pool.alloc(nb);
+  if (!blk) {
+    ++stats_.tx_would_block;
+    return tl::unexpected(Error(Errc::kWouldBlock));
+  }
+  if (seg.pool.free_blocks() < seg.pool.blocks() / 4) flags |= wire::flag::kAckNow;
+  const uint64_t pool_rel = uint64_t{*blk} << L.block_log2();
+  seg.win.write(L.pool_off() + pool_rel, data, n, StoreKind::kPayload);
+  seg.win.flush();  // the payload lands before the indicator that publishes it (pairs with from_peer_barrier() in peek())
   const uint8_t check = wire::check_byte(ch.head, L.slots_log2());
   uint64_t w[8];
-  if (n <= config().inline_max) {
-    // Small message: travels inside the indicator line itself (c2), no pool, no fence.
-    w[0] = wire::encode_header({wire::Kind::kInline, flags, static_cast<uint8_t>(n), tag}, check);
-    wire::pack_inline(data, n, w, check);
-    ch.shadow[ch.head & (K - 1)] = SlotShadow{};
-    publish(ch, w, StoreKind::kSelfValidating);
-    ++stats_.tx_inline;
-  } else {
-    // ...then enough unallocated pool (c8), reclaiming through the receiver list if short (c10).
-    const auto nb = static_cast<uint32_t>((std::max<size_t>(n, 1) + L.block_size() - 1) >> L.block_log2());
-    auto blk = seg.pool.alloc(nb);
-    if (!blk && reclaim_for_node(seg)) blk = seg.pool.alloc(nb);
-    if (!blk) {
-      ++stats_.tx_would_block;
-      return tl::unexpected(Error(Errc::kWouldBlock));
-    }
-    if (seg.pool.free_blocks() < seg.pool.blocks() / 4) flags |= wire::flag::kAckNow;
-    const uint64_t pool_rel = uint64_t{*blk} << L.block_log2();
-    seg.win.write(L.pool_off() + pool_rel, data, n, StoreKind::kPayload);
-    seg.win.flush();  // the payload lands before the indicator that publishes it (pairs with from_peer_barrier() in peek())
-    w[0] = wire::encode_header({wire::Kind::kPool, flags, 0, tag}, check);
-    w[1] = checked(pool_rel >> 6, check);
-    w[2] = checked(n, check);
-    for (size_t i = 3; i < 8; ++i) w[i] = checked(0, check);
-    ch.shadow[ch.head & (K - 1)] = SlotShadow{*blk, nb};
-    charge_blocks(ch, nb);
-    publish(ch, w, StoreKind::kIndicator);
-    ++stats_.tx_pool;
-  }
+  w[0] = wire::encode_header({wire::Kind::kPool, flags, 0, tag}, check);
+  w[1] = checked(pool_rel >> 6, check);
+  w[2] = checked(n, check);
+  for (size_t i = 3; i < 8; ++i) w[i] = checked(0, check);
+  ch.shadow[ch.head & (K - 1)] = SlotShadow{*blk, nb};
+  charge_blocks(ch, nb);
+  publish(ch, w, StoreKind::kIndicator);
   ++ch.head;
+  ++stats_.tx_pool;
   ++stats_.tx_msgs;
   stats_.tx_bytes += n;
   return {};
@@ -385,7 +393,24 @@ SendRequest* EndpointImpl::find_request(SendHandle h) noexcept {
 
 // ---- API -------------------------------------------------------------------------------
 
+// The common case in few instructions: a small message to a healthy channel with room.
+// Everything else (and every error) goes through try_send_slow().
 Result<void> EndpointImpl::try_send(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept {
+  const size_t n = msg.size();
+  if (dst.node < nodes_ && dst.local < ppn_ && n <= inline_max_) [[likely]] {
+    TxChannel& ch = tx_[size_t{dst.node} * ppn_ + dst.local];
+    if (ch.state == ChannelState::kOk && ch.lost_unreported == 0 && ch.next_ticket == ch.serving_ticket &&
+        ch.head - ch.released < half_slots_ && ch.seg->created &&
+        ch.presence.load64(wire::presence::kState) != wire::presence::kGone) [[likely]] {
+      maybe_check_links();
+      send_inline(ch, msg.data(), n, tag, 0);
+      return {};
+    }
+  }
+  return try_send_slow(dst, msg, tag);
+}
+
+Result<void> EndpointImpl::try_send_slow(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept {
   auto ch = tx_channel(dst, msg, "try_send");
   if (!ch) return tl::unexpected(ch.error());
   if (msg.size() > config().cts)
