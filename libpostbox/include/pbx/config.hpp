@@ -52,7 +52,9 @@ struct Config {
   uint32_t block_size = 1024;             // power of two, 64..1 MiB
   // Cyclic transaction size: the most pool memory one message uses at a time. Larger messages
   // travel in pieces, and the memory of a piece is reused for a later piece once acknowledged.
-  uint64_t cts = 1ull << 20;              // multiple of block_size * cts_slices, <= pool_size / 2
+  // Pieces pipeline: the receiver copies one out while the sender writes the next, in memory
+  // that stays in cache.
+  uint64_t cts = 256ull << 10;            // multiple of block_size * cts_slices, <= pool_size / 2
   // A message above the CTS is cut into pieces of cts / cts_slices bytes, that many in flight.
   uint32_t cts_slices = 4;                // 1..64
   // Messages up to this size travel inside the 64-byte indicator line (no pool, no fence).
