@@ -22,9 +22,9 @@ bool RegionInfo::mappable() const noexcept { return (flags & VFIO_REGION_INFO_FL
 
 namespace {
 
-// The device exists and is bound to vfio-pci (checked before any /dev/vfio file is opened,
-// so that the message names the real cause).
-Result<void> check_sysfs(SysApi& sys, const Bdf& bdf) {
+// The device exists, has an IOMMU group and is bound to vfio-pci (checked before any /dev/vfio
+// file is opened, so that the message names the real cause). Returns the group number.
+Result<int> check_sysfs(SysApi& sys, const Bdf& bdf) {
   const std::string s = bdf.str();
   const std::string dev_path = detail::pci_path(s);
   int err = 0;
@@ -45,7 +45,7 @@ Result<void> check_sysfs(SysApi& sys, const Bdf& bdf) {
                          "udev/90-postbox-vfio.rules",
                          held.c_str(), s.c_str()));
   }
-  return {};
+  return group;
 }
 
 }  // namespace
@@ -58,8 +58,7 @@ VfioDevice::~VfioDevice() = default;
 
 Result<VfioDevice> VfioDevice::open(const Bdf& bdf, const Options& opts) {
   SysApi& sys = opts.sys != nullptr ? *opts.sys : system_sys_api();
-  if (auto ok = check_sysfs(sys, bdf); !ok) return tl::unexpected(ok.error());
-  auto group_number = iommu_group_of(sys, bdf);
+  auto group_number = check_sysfs(sys, bdf);
   if (!group_number) return tl::unexpected(group_number.error());
 
   auto container = VfioContainer::open(sys, bdf);

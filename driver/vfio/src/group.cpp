@@ -85,7 +85,7 @@ Result<VfioGroup> VfioGroup::open(SysApi& sys, const Bdf& bdf, int group, bool a
     std::string others = detail::group_members_not_on_vfio(sys, group, bdf.str());
     return dev_fail(Errc::kBusy, bdf, "ioctl VFIO_GROUP_GET_STATUS",
                     strf("IOMMU group %d is not viable: every device in it must be bound to vfio-pci or "
-                         "to no driver; not bound to vfio-pci: %s; bind them with `pbx-probe bind <BDF>` "
+                         "to no driver; bound to other drivers: %s; bind them with `pbx-probe bind <BDF>` "
                          "or unbind them",
                          group, others.empty() ? "(could not list /sys/kernel/iommu_groups)" : others.c_str()));
   }

@@ -46,9 +46,9 @@ std::string group_members_not_on_vfio(SysApi& sys, int group, const std::string&
   for (const std::string& name : names) {
     if (name == self) continue;
     const std::string drv = driver_of(sys, name);
-    if (drv == kVfioPciDriver) continue;
+    if (drv.empty() || drv == kVfioPciDriver) continue;  // unbound devices keep a group viable
     if (!out.empty()) out += ", ";
-    out += name + " (" + (drv.empty() ? std::string("no driver") : drv) + ")";
+    out += name + " (" + drv + ")";
   }
   return out;
 }

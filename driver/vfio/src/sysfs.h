@@ -27,8 +27,9 @@ std::string last_component(const std::string& path);
 // The driver bound to a PCI device ("vfio-pci", "ivshmem"), or "" when none is.
 std::string driver_of(SysApi& sys, const std::string& bdf);
 
-// "0000:00:1f.3 (snd_hda_intel), 0000:00:1f.4 (no driver)": the devices of IOMMU group
-// `group`, other than `self`, that are not bound to vfio-pci. Empty if none or unreadable.
+// "0000:00:1f.3 (snd_hda_intel), 0000:00:1f.4 (e1000e)": the devices of IOMMU group `group`,
+// other than `self`, bound to a driver other than vfio-pci (what makes a group not viable).
+// Empty if none or unreadable.
 std::string group_members_not_on_vfio(SysApi& sys, int group, const std::string& self);
 
 }  // namespace pbx::vfio::detail
