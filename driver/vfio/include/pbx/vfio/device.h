@@ -127,6 +127,7 @@ class VfioDevice {
   [[nodiscard]] Result<void> enable_msix(uint32_t count);
   // The enabled vectors, or nullptr.
   MsixVectors* msix() noexcept { return msix_ ? &*msix_ : nullptr; }
+  const MsixVectors* msix() const noexcept { return msix_ ? &*msix_ : nullptr; }
   void disable_msix() noexcept { msix_.reset(); }
 
  private:
