@@ -44,9 +44,15 @@ Result<Ivshmem> Ivshmem::open(const vfio::Bdf& bdf, const Options& opts) {
   if (!regs) return tl::unexpected(regs.error());
   d.regs_ = *regs;
 
-  auto bar2 = dev.map_bar(kSharedMemoryBar, {.write_combining = opts.write_combining});
+  auto bar2 = dev.map_bar(kSharedMemoryBar);
   if (!bar2) return tl::unexpected(with_context(bar2.error(), "ivshmem shared memory (BAR2)"));
   d.shm_ = std::move(*bar2);
+  d.shm_data_ = d.shm_;
+  if (opts.write_combining) {
+    auto wc = dev.map_bar(kSharedMemoryBar, {.write_combining = true});
+    if (!wc) return tl::unexpected(with_context(wc.error(), "ivshmem shared memory (BAR2)"));
+    d.shm_data_ = std::move(*wc);
+  }
 
   // Bus mastering: MSI-X messages are memory writes by the device, dropped without it.
   if (auto ok = dev.enable_bus_master(); !ok) return tl::unexpected(ok.error());

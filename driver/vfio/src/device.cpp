@@ -161,20 +161,21 @@ std::optional<SysMapping> VfioDevice::map_bar_wc(unsigned bar, const RegionInfo&
 
 Result<BarView> VfioDevice::map_bar(unsigned bar, const BarMapOptions& opts) {
   if (bar > 5) return dev_fail(Errc::kInvalidArgument, bdf_, "map BAR", strf("BAR%u does not exist (0..5)", bar));
-  if (bars_[bar]) return BarView{bars_[bar]->map.span(), bars_[bar]->type, bars_[bar]->note};
+  if (opts.write_combining && bars_wc_[bar].valid())
+    return BarView{bars_wc_[bar].span(), MemType::kWriteCombining, {}};
+  if (!opts.write_combining && bars_uc_[bar].valid()) return BarView{bars_uc_[bar].span(), MemType::kUncached, {}};
+
   auto ri = region_info(bar);
   if (!ri) return tl::unexpected(ri.error());
   if (ri->size == 0)
     return dev_fail(Errc::kNotSupported, bdf_, strf("map BAR%u", bar), "the device does not implement this BAR (size 0)");
-
-  Bar b;
-  if (opts.write_combining) {
-    if (auto wc = map_bar_wc(bar, *ri, &b.note)) {
-      b.map = std::move(*wc);
-      b.type = MemType::kWriteCombining;
+  if (opts.write_combining && wc_note_[bar].empty()) {
+    if (auto wc = map_bar_wc(bar, *ri, &wc_note_[bar])) {
+      bars_wc_[bar] = std::move(*wc);
+      return BarView{bars_wc_[bar].span(), MemType::kWriteCombining, {}};
     }
   }
-  if (!b.map.valid()) {
+  if (!bars_uc_[bar].valid()) {
     if (!ri->mappable())
       return dev_fail(Errc::kNotSupported, bdf_, strf("map BAR%u", bar),
                       strf("vfio-pci does not allow mmap of this BAR (region flags 0x%x): it may be smaller "
@@ -184,11 +185,9 @@ Result<BarView> VfioDevice::map_bar(unsigned bar, const BarMapOptions& opts) {
                          static_cast<off_t>(ri->offset));
     if (p == MAP_FAILED)
       return sys_fail(errno, bdf_, strf("mmap BAR%u (%llu bytes)", bar, static_cast<unsigned long long>(ri->size)), "");
-    b.map = SysMapping(*sys_, p, ri->size);
-    b.type = MemType::kUncached;
+    bars_uc_[bar] = SysMapping(*sys_, p, ri->size);
   }
-  bars_[bar] = std::move(b);
-  return BarView{bars_[bar]->map.span(), bars_[bar]->type, bars_[bar]->note};
+  return BarView{bars_uc_[bar].span(), MemType::kUncached, opts.write_combining ? wc_note_[bar] : std::string()};
 }
 
 Result<void> VfioDevice::map_dma(std::span<std::byte> mem, uint64_t iova, DmaAccess access) {

@@ -49,14 +49,17 @@ TEST(Ivshmem, SharedMemoryIsWriteCombiningWhereSysfsOffersIt) {
   fake.wc_file = true;
   auto dev = Ivshmem::open(kBdf, with(fake));
   ASSERT_TRUE(dev) << dev.error().message();
-  EXPECT_EQ(dev->shared_memory_type(), vfio::MemType::kWriteCombining);
+  EXPECT_EQ(dev->shared_memory_data().mem_type, vfio::MemType::kWriteCombining);
+  EXPECT_EQ(dev->shared_memory_data().mem.size(), kShm);
+  EXPECT_EQ(dev->shared_memory().size(), kShm);  // the uncached view stays, for atomics
 
   FakeVfio no_wc;
   make_ivshmem(no_wc, 0, kShm);
   auto dev2 = Ivshmem::open(kBdf, with(no_wc));
   ASSERT_TRUE(dev2);
-  EXPECT_EQ(dev2->shared_memory_type(), vfio::MemType::kUncached);
-  EXPECT_THAT(dev2->shared_memory_note(), HasSubstr("resource2_wc does not exist"));
+  EXPECT_EQ(dev2->shared_memory_data().mem_type, vfio::MemType::kUncached);
+  EXPECT_EQ(dev2->shared_memory_data().mem.data(), dev2->shared_memory().data());
+  EXPECT_THAT(dev2->shared_memory_data().note, HasSubstr("resource2_wc does not exist"));
 }
 
 TEST(Ivshmem, RingWritesPeerIdAndVectorToTheDoorbellRegister) {

@@ -75,6 +75,26 @@ TEST(VfioDeviceBar, PrefetchableBarWithResourceWcFileIsMappedWriteCombining) {
   EXPECT_EQ(bar->mem.size(), kBar2Size);
 }
 
+TEST(VfioDeviceBar, UncachedAndWriteCombiningMappingsOfOneBarCoexist) {
+  FakeVfio fake;
+  fake.add_bar(2, kBar2Size, /*prefetchable=*/true);
+  fake.wc_file = true;
+  NiceMock<MockSysApi> sys(fake);
+  EXPECT_CALL(sys, mmap(_, _, _, _, kDeviceFd, _)).Times(1);
+  EXPECT_CALL(sys, mmap(_, _, _, _, kResourceWcFd, _)).Times(1);
+  {
+    VfioDevice dev = open_dev(sys);
+    auto wc = dev.map_bar(2, {.write_combining = true});
+    auto uc = dev.map_bar(2);
+    ASSERT_TRUE(wc && uc);
+    EXPECT_EQ(wc->mem_type, MemType::kWriteCombining);
+    EXPECT_EQ(uc->mem_type, MemType::kUncached);
+    EXPECT_EQ(dev.map_bar(2, {.write_combining = true})->mem_type, MemType::kWriteCombining);
+    EXPECT_EQ(dev.map_bar(2)->mem_type, MemType::kUncached);
+  }
+  EXPECT_EQ(fake.unmapped, 2);
+}
+
 TEST(VfioDeviceBar, WriteCombiningFallsBackToUncachedAndSaysWhy) {
   struct Case {
     bool prefetchable;

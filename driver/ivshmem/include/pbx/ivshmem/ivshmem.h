@@ -6,7 +6,8 @@
 //   auto dev = pbx::ivshmem::Ivshmem::open(*bdf);     // maps BAR0 + BAR2, MSI-X as eventfds
 //   if (!dev) { log(dev.error().message()); return; }
 //   uint16_t me = dev->peer_id();                      // IVPosition
-//   std::span<std::byte> shm = dev->shared_memory();   // BAR2, write-combining where possible
+//   std::span<std::byte> ctl = dev->shared_memory();   // BAR2 uncached: control words, atomics
+//   auto data = dev->shared_memory_data();             // BAR2 again, write-combining where possible
 //   dev->ring(/*peer_id=*/1, /*vector=*/0);            // interrupt vector 0 of peer 1
 //   auto fired = dev->wait(0, 1'000'000'000);          // wait up to 1 s for our vector 0
 //
@@ -28,7 +29,7 @@ namespace pbx::ivshmem {
 
 struct Options {
   vfio::Options vfio;             // tests pass a mock SysApi here
-  bool write_combining = true;    // map BAR2 through resource2_wc where possible (root)
+  bool write_combining = true;    // also map BAR2 through resource2_wc where possible (root)
   uint32_t vectors = 0;           // MSI-X vectors to enable; 0: all the device has
 };
 
@@ -43,10 +44,12 @@ class Ivshmem {
   uint16_t peer_id() const noexcept { return peer_id_; }
   uint8_t revision() const noexcept { return revision_; }
 
+  // BAR2 mapped uncached. Atomic read-modify-write (lock-prefixed on x86) is defined here,
+  // not on a write-combining mapping: keep control words that need it in this view.
   std::span<std::byte> shared_memory() const noexcept { return shm_.mem; }
-  vfio::MemType shared_memory_type() const noexcept { return shm_.mem_type; }
-  // Why BAR2 is not write-combining although it was asked for; empty otherwise.
-  const std::string& shared_memory_note() const noexcept { return shm_.note; }
+  // BAR2 mapped for bulk data: write-combining where the platform offers it (Options), else
+  // the same uncached mapping. Its note says why it is not write-combining, if asked for.
+  const vfio::BarView& shared_memory_data() const noexcept { return shm_data_; }
 
   uint32_t vector_count() const noexcept;
   // Interrupts `vector` of peer `peer_id` (one posted MMIO write). Orders nothing by itself:
@@ -66,6 +69,7 @@ class Ivshmem {
   vfio::VfioDevice dev_;
   vfio::RegWindow<Regs> regs_;
   vfio::BarView shm_;
+  vfio::BarView shm_data_;
   uint16_t peer_id_ = 0;
   uint8_t revision_ = 0;
 };

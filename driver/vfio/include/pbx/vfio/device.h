@@ -93,7 +93,10 @@ class VfioDevice {
 
   [[nodiscard]] Result<RegionInfo> region_info(uint32_t index);
 
-  // Maps BAR `bar` (0..5) once; later calls return the same mapping.
+  // Maps BAR `bar` (0..5); later calls return the same mapping. An uncached and a
+  // write-combining mapping of one BAR may coexist (atomic read-modify-write is only safe on
+  // the uncached one; bulk stores are fast on the other). When write-combining cannot be had,
+  // the uncached mapping is returned, with a note saying why.
   [[nodiscard]] Result<BarView> map_bar(unsigned bar, const BarMapOptions& opts = {});
 
   // Configuration space through the VFIO config region. `off` aligned to the access size.
@@ -131,12 +134,6 @@ class VfioDevice {
   void disable_msix() noexcept { msix_.reset(); }
 
  private:
-  struct Bar {
-    SysMapping map;
-    MemType type = MemType::kUncached;
-    std::string note;
-  };
-
   VfioDevice(SysApi& sys, const Bdf& bdf, VfioContainer container, VfioGroup group, SysFd device) noexcept;
   Result<void> config_access(uint32_t off, void* v, size_t n, bool write);
   std::optional<SysMapping> map_bar_wc(unsigned bar, const RegionInfo& ri, std::string* note);
@@ -147,7 +144,9 @@ class VfioDevice {
   VfioContainer container_;
   VfioGroup group_;
   SysFd device_;
-  std::array<std::optional<Bar>, 6> bars_;
+  std::array<SysMapping, 6> bars_uc_;   // vfio-pci mmap of each BAR
+  std::array<SysMapping, 6> bars_wc_;   // resourceN_wc mmap, where asked for and possible
+  std::array<std::string, 6> wc_note_;  // why bars_wc_[i] could not be made
   std::map<uint64_t, DmaMapping> dma_;
   std::optional<MsixVectors> msix_;
 
