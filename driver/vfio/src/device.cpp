@@ -153,7 +153,14 @@ std::optional<SysMapping> VfioDevice::map_bar_wc(unsigned bar, const RegionInfo&
   SysFd owner(*sys_, fd);  // the mapping outlives the descriptor
   void* p = sys_->mmap(nullptr, ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {
-    *note = detail::sys_error(errno, bdf_, "mmap " + path, "").message();
+    const int err = errno;
+    // pci_mmap_resource() refuses a BAR that a driver (here vfio-pci) has claimed when the
+    // kernel checks I/O memory strictly (CONFIG_IO_STRICT_DEVMEM, the default with STRICT_DEVMEM).
+    *note = detail::sys_error(err, bdf_, "mmap " + path,
+                              err == EINVAL ? "the kernel will not map a BAR claimed by vfio-pci while it checks "
+                                              "I/O memory strictly; boot with iomem=relaxed to allow it"
+                                            : "")
+                .message();
     return std::nullopt;
   }
   return SysMapping(*sys_, p, ri.size);

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@ inline constexpr int kContainerFd = 1001;
 inline constexpr int kGroupFd = 1002;
 inline constexpr int kDeviceFd = 1003;
 inline constexpr int kResourceWcFd = 1004;
+inline constexpr int kSysfsFileFd = 1100;  // + index into FakeVfio::sysfs_files
 inline constexpr int kFakeFdBase = 1000;
 
 // vfio-pci places region i at offset i << 40 of the device fd.
@@ -56,6 +58,9 @@ class FakeVfio : public SysApi {
   uint32_t msix_count = 2;
   bool wc_file = false;              // /sys/bus/pci/devices/<bdf>/resourceN_wc exists (for every BAR)
   std::vector<uint8_t> config = std::vector<uint8_t>(256, 0);
+  // Other PCI devices in /sys/bus/pci/devices, and plain sysfs files (path -> content).
+  std::vector<std::string> other_devices;
+  std::vector<std::pair<std::string, std::string>> sysfs_files;
   Region regions[VFIO_PCI_NUM_REGIONS]{};
 
   // What happened.
@@ -98,6 +103,8 @@ class FakeVfio : public SysApi {
     if (p == "/dev/vfio/vfio") return kContainerFd;
     if (p == group_dev()) return kGroupFd;
     if (wc_file && p.starts_with(dev_dir() + "/resource") && p.ends_with("_wc")) return kResourceWcFd;
+    for (size_t i = 0; i < sysfs_files.size(); ++i)
+      if (sysfs_files[i].first == p) return kSysfsFileFd + static_cast<int>(i);
     errno = ENOENT;
     return -1;
   }
@@ -182,6 +189,12 @@ class FakeVfio : public SysApi {
     return 0;
   }
   ssize_t pread(int fd, void* buf, size_t n, off_t off) override {
+    if (fd >= kSysfsFileFd && static_cast<size_t>(fd - kSysfsFileFd) < sysfs_files.size()) {
+      const std::string& c = sysfs_files[static_cast<size_t>(fd - kSysfsFileFd)].second;
+      const size_t k = off < static_cast<off_t>(c.size()) ? std::min(n, c.size() - static_cast<size_t>(off)) : 0;
+      std::memcpy(buf, c.data() + off, k);
+      return static_cast<ssize_t>(k);
+    }
     const uint64_t cfg = region_offset(VFIO_PCI_CONFIG_REGION_INDEX);
     if (fd != kDeviceFd || static_cast<uint64_t>(off) < cfg || off - cfg + n > config.size()) { errno = EINVAL; return -1; }
     std::memcpy(buf, &config[off - cfg], n);
@@ -212,6 +225,11 @@ class FakeVfio : public SysApi {
     return static_cast<ssize_t>(n);
   }
   int list_dir(const char* path, std::vector<std::string>* names) override {
+    if (std::string(path) == "/sys/bus/pci/devices/") {
+      names->assign(other_devices.begin(), other_devices.end());
+      names->push_back(bdf);
+      return 0;
+    }
     if (std::string(path) != "/sys/kernel/iommu_groups/" + std::to_string(group) + "/devices") { errno = ENOENT; return -1; }
     names->assign({bdf});
     for (const auto& [other, drv] : group_members) names->push_back(other);

@@ -121,6 +121,21 @@ TEST(VfioDeviceBar, WriteCombiningFallsBackToUncachedAndSaysWhy) {
   }
 }
 
+TEST(VfioDeviceBar, StrictIomemRefusalOfTheWcMappingSaysIomemRelaxed) {
+  FakeVfio fake;
+  fake.add_bar(2, kBar2Size, /*prefetchable=*/true);
+  fake.wc_file = true;
+  NiceMock<MockSysApi> sys(fake);
+  EXPECT_CALL(sys, mmap(_, _, _, _, kResourceWcFd, _)).WillOnce(SetErrnoAndReturn(EINVAL, MAP_FAILED));
+  VfioDevice dev = open_dev(sys);
+  auto bar = dev.map_bar(2, {.write_combining = true});
+  ASSERT_TRUE(bar) << bar.error().message();
+  EXPECT_EQ(bar->mem_type, MemType::kUncached);
+  EXPECT_THAT(bar->note, HasSubstr("mmap /sys/bus/pci/devices/0000:00:04.0/resource2_wc: Invalid argument"));
+  EXPECT_THAT(bar->note, HasSubstr("iomem=relaxed"));
+  EXPECT_EQ(fake.closed, std::vector<int>{kResourceWcFd});
+}
+
 TEST(VfioDeviceBar, BadBarsAreErrorsNamingTheBar) {
   FakeVfio fake;
   fake.add_bar(0, 0x100, false);

@@ -2,8 +2,8 @@
 // device: a shared window (BAR2) that every VM on the same ivshmem server maps, peer IDs, and
 // doorbells that raise an MSI-X vector in another VM.
 //
-//   auto bdf = pbx::vfio::Bdf::parse("0000:00:04.0");
-//   auto dev = pbx::ivshmem::Ivshmem::open(*bdf);     // maps BAR0 + BAR2, MSI-X as eventfds
+//   auto found = pbx::ivshmem::find_devices();         // or Bdf::parse("0000:00:04.0")
+//   auto dev = pbx::ivshmem::Ivshmem::open(found->at(0).bdf);  // BAR0 + BAR2, MSI-X as eventfds
 //   if (!dev) { log(dev.error().message()); return; }
 //   uint16_t me = dev->peer_id();                      // IVPosition
 //   std::span<std::byte> ctl = dev->shared_memory();   // BAR2 uncached: control words, atomics
@@ -24,6 +24,7 @@
 #include "pbx/base/error.h"
 #include "pbx/ivshmem/regs.h"
 #include "pbx/vfio/device.h"
+#include "pbx/vfio/pci_scan.h"
 
 namespace pbx::ivshmem {
 
@@ -32,6 +33,12 @@ struct Options {
   bool write_combining = true;    // also map BAR2 through resource2_wc where possible (root)
   uint32_t vectors = 0;           // MSI-X vectors to enable; 0: all the device has
 };
+
+// Every ivshmem device of this machine (in a VM: usually one), in address order.
+[[nodiscard]] inline Result<std::vector<vfio::PciDeviceEntry>> find_devices(
+    vfio::SysApi& sys = vfio::system_sys_api()) {
+  return vfio::find_pci_devices(kVendorId, kDeviceId, sys);
+}
 
 class Ivshmem {
  public:

@@ -1,7 +1,7 @@
 // The ivshmem HAL backend: each VM is a node, linked to the others through QEMU's ivshmem
 // device (one shared memory, doorbells as MSI-X interrupts), driven through VFIO.
 //
-//   auto bdf = pbx::vfio::Bdf::parse("0000:00:04.0");
+//   auto bdf = pbx::vfio::Bdf::parse("0000:00:04.0");   // or pbx::ivshmem::find_devices()
 //   auto dev = pbx::hal::IvshmemDevice::open(*bdf, {.node_count = 2});
 //   if (!dev) { log(dev.error().message()); return; }           // Result<std::unique_ptr<...>>
 //   pbx::hal::Device& hal = **dev;                               // node index = IVPosition
