@@ -93,6 +93,7 @@ Result<void> IvshmemDevice::join(const IvshmemOptions& opts) {
   // Announce: publish our vector count, then make our epoch odd (a stale odd epoch, left by a
   // run that crashed, moves by 2 so that peers see a new generation).
   const L::Layout lay(nodes_);
+  // Relaxed: published by the release CAS of the epoch just below.
   word<uint16_t>(ctl_, lay.node(self) + offsetof(L::NodeState, vectors)).store(my_vectors_, std::memory_order_relaxed);
   auto epoch = word<uint64_t>(ctl_, lay.node(self) + offsetof(L::NodeState, epoch));
   uint64_t cur = epoch.load(std::memory_order_relaxed);
@@ -141,6 +142,7 @@ Result<size_t> IvshmemDevice::init_or_check_header(const IvshmemOptions& opts) {
     const size_t window_size = opts.window_size != 0 ? opts.window_size : max_window;
     // Fresh memory: clear the control area (node states, scratchpads, doorbells) before anyone uses it.
     std::memset(ctl_ + sizeof(L::Header), 0, lay.ctl_size - sizeof(L::Header));
+    // Relaxed: published by the release store of kMagic below.
     word<uint32_t>(ctl_, offsetof(L::Header, version)).store(L::kVersion, std::memory_order_relaxed);
     word<uint16_t>(ctl_, offsetof(L::Header, node_count)).store(nodes_, std::memory_order_relaxed);
     word<uint16_t>(ctl_, offsetof(L::Header, spad_count)).store(L::kSpadCount, std::memory_order_relaxed);
@@ -171,6 +173,7 @@ Result<size_t> IvshmemDevice::init_or_check_header(const IvshmemOptions& opts) {
                 "remove its shared-memory file)",
                 name.c_str(), m);
 
+  // Relaxed: ordered after the acquire load of kMagic above, which published these fields.
   const auto version = word<uint32_t>(ctl_, offsetof(L::Header, version)).load(std::memory_order_relaxed);
   const auto nodes = word<uint16_t>(ctl_, offsetof(L::Header, node_count)).load(std::memory_order_relaxed);
   const auto spads = word<uint16_t>(ctl_, offsetof(L::Header, spad_count)).load(std::memory_order_relaxed);
