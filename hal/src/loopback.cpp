@@ -93,7 +93,10 @@ Result<MmapRegion> open_ctl(const std::string& dir, const std::string& job, CtlH
   auto m = map_file(fd.get(), static_cast<size_t>(st.st_size), 0, PROT_READ | PROT_WRITE, path);
   if (!m) return tl::unexpected(m.error());
   CtlHeader h;
+  // Acquire: pairs with the release store of the magic in LoopbackJob::create().
+  const uint64_t magic = shm_word<uint64_t>(m->data(), 0).load(std::memory_order_acquire);
   std::memcpy(&h, m->data(), sizeof h);
+  h.magic = magic;
   if (h.magic != kCtlMagic || h.version != kCtlVersion || h.nodes == 0 || h.nodes > LoopbackJob::kMaxNodes ||
       CtlLayout(h.nodes).total > static_cast<size_t>(st.st_size))
     return fail(Errc::kProtocolError, "%s is not a postbox loopback control file of this version", path.c_str());
@@ -150,14 +153,14 @@ Result<LoopbackJob> LoopbackJob::create(const LoopbackJobSpec& in) {
         shm_word<uint64_t>(m->data(), L.link_off + (size_t{a} * spec.nodes + b) * 8)
             .store(link_word(true, 1), std::memory_order_relaxed);
     CtlHeader h{};
-    h.magic = kCtlMagic;
     h.version = kCtlVersion;
     h.nodes = spec.nodes;
     h.spad_count = kSpadCount;
     h.window_size = spec.window_size;
-    // Release: the header is written last, so a process that sees the magic sees initialised links.
-    std::atomic_thread_fence(std::memory_order_release);
     std::memcpy(m->data(), &h, sizeof h);
+    // Release: the magic is written last, so a process that sees it sees the whole header and
+    // the initialised links (pairs with the acquire load in open_ctl()).
+    shm_word<uint64_t>(m->data(), 0).store(kCtlMagic, std::memory_order_release);
   }
   for (unsigned k = 0; k < spec.nodes; ++k) {
     const std::string path = node_path(spec.dir, spec.name, k);
@@ -322,6 +325,31 @@ Result<OutboundWindow> LoopbackDevice::peer_mw(NodeIdx peer) {
 Result<InboundWindow> LoopbackDevice::local_mw(NodeIdx peer) {
   if (auto ok = check_peer(peer, "local_mw"); !ok) return tl::unexpected(ok.error());
   return InboundWindow(inbound_.data() + info_.window_size * peer.v, info_.window_size);
+}
+
+Result<void> LoopbackDevice::commit_peer_memory(NodeIdx peer, size_t off, size_t len) {
+  if (auto ok = check_peer(peer, "commit_peer_memory"); !ok) return tl::unexpected(ok.error());
+  if (off + len > info_.window_size)
+    return fail(Errc::kInvalidArgument, "commit_peer_memory: [%zu, %zu) is outside the %zu-byte window", off, off + len,
+                info_.window_size);
+  if (!peer_files_[peer.v]) {
+    const std::string path = node_path(dir_, info_.name, peer.v);
+    peer_files_[peer.v].reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    if (!peer_files_[peer.v]) return fail_errno(errno, "open %s", path.c_str());
+  }
+  // Allocates the tmpfs pages now: a full /dev/shm becomes an error here instead of a SIGBUS
+  // on the first store into the hole.
+  const off_t at = static_cast<off_t>(info_.window_size * info_.self.v + off);
+  if (::fallocate(peer_files_[peer.v].get(), 0, at, static_cast<off_t>(len)) != 0) {
+    const int err = errno;
+    if (err == ENOSPC)
+      return fail(Errc::kNoMemory,
+                  "shared memory is full: %s has no room for %zu KiB more (node %u's window from node %u); free "
+                  "memory, enlarge it (mount -o remount,size=... %s) or lower pool_size",
+                  dir_.c_str(), len >> 10, peer.v, info_.self.v, dir_.c_str());
+    return fail_errno(err, "fallocate %zu bytes in %s", len, node_path(dir_, info_.name, peer.v).c_str());
+  }
+  return {};
 }
 
 LinkStatus LoopbackDevice::link_status(NodeIdx peer) noexcept {
