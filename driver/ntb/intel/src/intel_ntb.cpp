@@ -373,12 +373,25 @@ Result<void> IntelNtb::peer_spad_write(unsigned sidx, uint32_t v) {
 // ------------------------------------------------------------------------------------------
 // doorbells
 
-uint64_t IntelNtb::db_read() noexcept {
+uint64_t IntelNtb::db_read() noexcept { return db_status() & kDbValidMask; }
+
+uint64_t IntelNtb::db_status() noexcept {
   const uint64_t bits = gen3() ? r3_.read(gen3::Regs::im_int_status) : r4_.read(gen4::Regs::im_int_status);
   // Orders the status read before the reads of what the ring announces (scratchpads, inbound
   // memory): pairs with the wc_flush() in the peer's peer_db_set().
   from_peer_barrier();
-  return bits & kDbValidMask;
+  return bits;
+}
+
+Result<void> IntelNtb::set_intvec(unsigned source, uint8_t vector) {
+  if (source >= kMsixVectorCount || vector >= kMsixVectorCount)
+    return fail(Errc::kInvalidArgument, "%s: set_intvec(%u, %u): sources and vectors are 0..%u", name_.c_str(), source,
+                vector, kMsixVectorCount - 1);
+  if (gen3())
+    r3_.write(gen3::Regs::intvec, source, vector);
+  else
+    r4_.write(gen4::Regs::intvec, source, vector);
+  return {};
 }
 
 Result<void> IntelNtb::db_clear(uint64_t bits) {

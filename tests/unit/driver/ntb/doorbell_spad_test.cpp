@@ -64,6 +64,22 @@ TEST_P(Crossing, MaskIsCachedAndWrittenButDoesNotHideStatus) {
   EXPECT_EQ(p.b->db_read(), 0b1u);
 }
 
+TEST_P(Crossing, StatusShowsTheLinkEventThatDbReadHides) {
+  ASSERT_TRUE(p.b->link_disable().has_value());
+  EXPECT_EQ(p.a->db_status() & kDbLinkMask, kDbLinkMask);
+  EXPECT_EQ(p.a->db_read() & kDbLinkMask, 0u);
+}
+
+TEST_P(Crossing, IntvecRoutesSourcesToVectors) {
+  const std::size_t intvec = part_info(GetParam()).regs == Gen::kGen3 ? 0xd0 : 0x50;
+  ASSERT_TRUE(p.a->set_intvec(5, 0).has_value());
+  ASSERT_TRUE(p.a->set_intvec(32, 1).has_value());
+  EXPECT_EQ(p.usd.peek(intvec + 5, 1), 0u);
+  EXPECT_EQ(p.usd.peek(intvec + 32, 1), 1u);
+  EXPECT_FALSE(p.a->set_intvec(33, 0).has_value());
+  EXPECT_FALSE(p.a->set_intvec(0, 33).has_value());
+}
+
 TEST_P(Crossing, ScratchpadsCrossInBothDirections) {
   ASSERT_TRUE(p.a->peer_spad_write(3, 0xdeadbeef).has_value());
   EXPECT_EQ(*p.b->spad_read(3), 0xdeadbeefu);

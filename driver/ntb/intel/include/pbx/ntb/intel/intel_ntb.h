@@ -104,12 +104,17 @@ class IntelNtb {
   static constexpr uint64_t db_link_mask() noexcept { return kDbLinkMask; }
   // Doorbell bits the peer rang (status register at BAR0+0x40), link bit excluded.
   uint64_t db_read() noexcept;
+  // The whole status register: doorbell bits and the link event (bit 32). One MMIO read, so a
+  // poller can watch both without a config-space access.
+  uint64_t db_status() noexcept;
   // Write-1-to-clear of `bits` (must be within db_valid_mask()).
   [[nodiscard]] Result<void> db_clear(uint64_t bits);
   // Interrupt mask (BAR0+0x48): a masked bit still sets in the status, but raises no MSI-X.
   [[nodiscard]] Result<void> db_set_mask(uint64_t bits);
   [[nodiscard]] Result<void> db_clear_mask(uint64_t bits);
   uint64_t db_mask() const noexcept { return db_mask_; }
+  // Routes interrupt source `source` (doorbell 0..31, link 32) to MSI-X vector `vector` (INTVEC).
+  [[nodiscard]] Result<void> set_intvec(unsigned source, uint8_t vector);
   // Rings the peer's doorbells: writes 1 to BAR0 + 0x100 + 4*bit for every bit set. Orders all
   // earlier stores (scratchpads, window data) before the ring.
   [[nodiscard]] Result<void> peer_db_set(uint64_t bits);
