@@ -295,9 +295,9 @@ Result<uint64_t> IntelNtbDevice::db_read(NodeIdx peer) {
 
 Result<void> IntelNtbDevice::db_clear(NodeIdx peer, uint64_t bits) {
   if (auto ok = check_peer(peer, "db_clear"); !ok) return ok;
-  if ((bits & ~hs::kUserDbMask) != 0)
-    return fail(Errc::kInvalidArgument, "%s: db_clear(0x%" PRIx64 "): doorbells are bits 0..30", info_.name.c_str(),
-                bits);
+  // Bits outside 0..30 cannot be set by a user, so clearing them is a no-op (as on the other
+  // backends, db_clear(peer, ~0) clears everything); bit 31 stays the handshake's.
+  bits &= hs::kUserDbMask;
   if (peer == info_.self) {
     self_db_ &= ~bits;
     return {};

@@ -137,7 +137,11 @@ TEST_P(IntelNtbHal, ScratchpadsAndDoorbellsCrossForUsersOnly) {
   ASSERT_TRUE(p.b->db_clear(kNode0, 0b001).has_value());
   EXPECT_EQ(*p.b->db_read(kNode0), 0b100u);
   EXPECT_THAT(p.a->peer_db_set(kNode1, uint64_t{1} << 31).error().message(), HasSubstr("31 is the backend's"));
+  ASSERT_TRUE(p.a->peer_db_set(kNode1, 0b010).has_value());
+  ASSERT_TRUE(p.b->db_clear(kNode0, ~uint64_t{0}).has_value()) << "clearing everything is allowed";
+  EXPECT_EQ(*p.b->db_read(kNode0), 0u);
   EXPECT_TRUE(p.a->link_status(kNode1).up) << "user doorbells do not disturb the handshake";
+  EXPECT_TRUE(p.b->link_status(kNode0).up) << "nor does clearing all of them";
 }
 
 TEST_P(IntelNtbHal, WindowsScratchpadsAndDoorbellsToSelfAreLocal) {
