@@ -78,7 +78,8 @@ Result<void> IntelNtbDevice::init() {
   auto in = LocalMemory::allocate("pbx-ntb-inbound", ws, opts_.pages);
   if (!in) return tl::unexpected(with_context(in.error(), name + ": inbound window memory"));
   inbound_ = std::move(*in);
-  auto self_mem = LocalMemory::allocate("pbx-ntb-self", ws, PagePolicy::kSmall);
+  // Traffic between this node's processes: ordinary pages, touched only where segments are made.
+  auto self_mem = LocalMemory::allocate("pbx-ntb-self", ws, PagePolicy::kSmall, /*populate=*/false);
   if (!self_mem) return tl::unexpected(with_context(self_mem.error(), name + ": window to self"));
   self_window_ = std::move(*self_mem);
   const uint64_t align = std::max<uint64_t>(ws, mw.addr_align);

@@ -25,7 +25,10 @@ enum class PagePolicy : uint8_t {
 
 class LocalMemory {
  public:
-  [[nodiscard]] static Result<LocalMemory> allocate(const std::string& name, size_t size, PagePolicy policy);
+  // `populate`: fault every page in now (memory a device will DMA into must exist; hugetlb
+  // shortages show here rather than as SIGBUS later). Off: pages appear on first touch.
+  [[nodiscard]] static Result<LocalMemory> allocate(const std::string& name, size_t size, PagePolicy policy,
+                                                    bool populate = true);
 
   std::span<std::byte> span() const noexcept { return map_.span(); }
   size_t page_size() const noexcept { return page_size_; }
