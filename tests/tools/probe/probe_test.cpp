@@ -235,6 +235,16 @@ TEST(ProbeEmpty, MissingSysfsIsAFailure) {
   EXPECT_THAT(r.err, HasSubstr("/nonexistent-pbx/bus/pci/devices does not exist"));
 }
 
+TEST(ProbeEmpty, AnIncompleteSysfsEntryIsAFailureNamingTheDevice) {
+  FakeSysfs sys;
+  sys.add(skx_usd());
+  fs::remove(sys.root() / "bus/pci/devices/0000:af:00.0/resource");
+  auto r = run_tool(kTool, {}, {"PBX_SYSFS_ROOT=" + sys.root().string()});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.err, HasSubstr("pbx-probe: read 0000:af:00.0: Cannot open "));
+  EXPECT_THAT(r.err, HasSubstr("0000:af:00.0/resource"));
+}
+
 TEST(ProbeTopology, ExplainsUnusableTopologiesAndUnreadableRegisters) {
   FakeSysfs sys;
   FakePciDevice transparent = skx_usd();
