@@ -38,7 +38,7 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void pack_inline_avx512(c
                                                                                 uint8_t check) noexcept {
   const __mmask64 m = n >= 64 ? ~__mmask64{0} : ((__mmask64{1} << n) - 1);
   const __m512i data = _mm512_maskz_loadu_epi8(m, src);  // no access beyond src + n
-  const __m512i spread = _mm512_permutexvar_epi8(_mm512_load_si512(kTables.spread), data);
+  const __m512i spread = _mm512_maskz_permutexvar_epi8(~__mmask64{0}, _mm512_load_si512(kTables.spread), data);
   // Every word's top byte becomes the check byte; word 0 (the header) is filled by the caller.
   const __m512i with_check =
       _mm512_mask_blend_epi8(__mmask64{0x8080808080808080ull}, spread, _mm512_set1_epi8(static_cast<char>(check)));
@@ -57,7 +57,7 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) bool unpack_inline_avx512
   const __mmask64 need = upto & 0x8080808080808000ull;
   const __mmask64 ok = _mm512_mask_cmpeq_epi8_mask(need, line, _mm512_set1_epi8(static_cast<char>(check)));
   if (ok != need) return false;
-  const __m512i packed = _mm512_permutexvar_epi8(_mm512_load_si512(kTables.gather), line);
+  const __m512i packed = _mm512_maskz_permutexvar_epi8(~__mmask64{0}, _mm512_load_si512(kTables.gather), line);
   const __mmask64 m = n >= 64 ? ~__mmask64{0} : ((__mmask64{1} << n) - 1);
   _mm512_mask_storeu_epi8(dst, m, packed);  // no access beyond dst + n
   return true;
