@@ -43,6 +43,9 @@ struct TxSegment {
 // This process -> one receiver: a simplex channel (c40).
 struct TxChannel {
   uint64_t head = 0;            // sequence number of the next indicator
+  // The fast path may send while head < fast_until: set by the slow path when the channel is
+  // healthy (released + half the postbox), zeroed by anything that needs the slow path.
+  uint64_t fast_until = 0;
   uint64_t released = 0;        // receiver's released count, as last read from its ack block
   hal::OutboundWindow slots;    // the receiver's postbox slots in our segment (remote)
   hal::OutboundWindow postbox_header;

@@ -245,6 +245,7 @@ void EndpointImpl::on_link_down(uint16_t node) noexcept {
     if (t.dst.node != node || t.state == ChannelState::kCorrupt) continue;
     if (t.state == ChannelState::kResyncing) --resyncing_;
     t.state = ChannelState::kLinkDown;
+    t.fast_until = 0;
   }
   for (RxChannel& x : rx_)
     if (x.src.node == node && x.state == ChannelState::kOk) x.state = ChannelState::kLinkDown;
@@ -277,6 +278,7 @@ void EndpointImpl::on_link_up(uint16_t node) noexcept {
     t.postbox_header.store64_release(wire::postbox::kEpoch, t.epoch, StoreKind::kControl);
     t.postbox_header.push();
     t.state = ChannelState::kResyncing;
+    t.fast_until = 0;
     ++resyncing_;
   }
   for (RxChannel& x : rx_) {  // acknowledgements written during the outage were lost: again

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "endpoint_impl.h"
+#include "inline_codec.h"
 
 namespace pbx::detail {
 
@@ -87,6 +88,7 @@ bool EndpointImpl::refresh_acks(TxChannel& ch) noexcept {
     const uint64_t delivered = ch.ack.load64(wire::ack::kDelivered);
     const uint64_t rel = ch.ack.load64(wire::ack::kReleased);
     --resyncing_;
+    ch.fast_until = 0;
     if (delivered < ch.released || delivered > ch.resync_start || rel < ch.released || rel > ch.head) {
       ++stats_.bad_acks;
       ch.state = ChannelState::kCorrupt;
@@ -107,6 +109,7 @@ bool EndpointImpl::refresh_acks(TxChannel& ch) noexcept {
   if (v < ch.released || v > ch.head) {
     ++stats_.bad_acks;
     ch.state = ChannelState::kCorrupt;
+    ch.fast_until = 0;
     return false;
   }
   reclaim(ch, v);
@@ -159,11 +162,11 @@ void EndpointImpl::publish(TxChannel& ch, const uint64_t (&w)[8], StoreKind kind
 }
 
 // A small message travels inside the indicator line itself (c2): no pool, no fence.
-void EndpointImpl::send_inline(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept {
+[[gnu::always_inline]] inline void EndpointImpl::send_inline(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept {
   const uint8_t check = wire::check_byte(ch.head, slots_log2_);
   uint64_t w[8];
   w[0] = wire::encode_header({wire::Kind::kInline, flags, static_cast<uint8_t>(n), tag}, check);
-  wire::pack_inline(data, n, w, check);
+  wire::pack_inline_fast(data, n, w, check);
   ch.shadow[ch.head & slots_mask_] = SlotShadow{};
   publish(ch, w, StoreKind::kSelfValidating);
   ++ch.head;
@@ -325,6 +328,7 @@ Result<SendRequest*> EndpointImpl::start_request(TxChannel& ch, std::span<const 
   r.generation = ++request_generation_;
   r.ch = &ch;
   r.ticket = ch.next_ticket++;
+  ch.fast_until = 0;  // later sends on this channel wait their turn (slow path)
   r.in_use = true;
   r.done = false;
   r.large = msg.size() > config().cts;
@@ -400,10 +404,7 @@ Result<void> EndpointImpl::try_send(Rank dst, std::span<const std::byte> msg, ui
   const size_t n = msg.size();
   if (dst.node < nodes_ && dst.local < ppn_ && n <= inline_max_) [[likely]] {
     TxChannel& ch = tx_[size_t{dst.node} * ppn_ + dst.local];
-    if (ch.state == ChannelState::kOk && ch.lost_unreported == 0 && ch.next_ticket == ch.serving_ticket &&
-        ch.head - ch.released < half_slots_ && ch.seg->created &&
-        ch.presence.load64(wire::presence::kState) != wire::presence::kGone) [[likely]] {
-      maybe_check_links();
+    if (ch.head < ch.fast_until && ch.presence.load64(wire::presence::kState) != wire::presence::kGone) [[likely]] {
       send_inline(ch, msg.data(), n, tag, 0);
       return {};
     }
@@ -426,7 +427,12 @@ Result<void> EndpointImpl::try_send_slow(Rank dst, std::span<const std::byte> ms
     if (c.next_ticket != c.serving_ticket) return tl::unexpected(Error(Errc::kWouldBlock));
   }
   if (auto a = tx_admit(c); !a) return a;
-  return tx_one(c, msg.data(), msg.size(), tag);
+  auto r = tx_one(c, msg.data(), msg.size(), tag);
+  // Healthy and sent: the fast path may take the next messages, up to half the postbox.
+  if (r && c.state == ChannelState::kOk && c.lost_unreported == 0 && c.next_ticket == c.serving_ticket &&
+      c.seg->created)
+    c.fast_until = c.released + half_slots_;
+  return r;
 }
 
 Result<void> EndpointImpl::send(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept {
