@@ -4,6 +4,8 @@
 
 namespace pbx::hal {
 
+Result<void> Device::commit_peer_memory(NodeIdx /*peer*/, size_t /*off*/, size_t /*len*/) { return {}; }
+
 Result<uint64_t> Device::db_wait(NodeIdx peer, uint64_t timeout_ns) {
   const uint64_t deadline = now_ns() + timeout_ns;
   for (;;) {

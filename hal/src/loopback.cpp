@@ -324,6 +324,31 @@ Result<InboundWindow> LoopbackDevice::local_mw(NodeIdx peer) {
   return InboundWindow(inbound_.data() + info_.window_size * peer.v, info_.window_size);
 }
 
+Result<void> LoopbackDevice::commit_peer_memory(NodeIdx peer, size_t off, size_t len) {
+  if (auto ok = check_peer(peer, "commit_peer_memory"); !ok) return tl::unexpected(ok.error());
+  if (off + len > info_.window_size)
+    return fail(Errc::kInvalidArgument, "commit_peer_memory: [%zu, %zu) is outside the %zu-byte window", off, off + len,
+                info_.window_size);
+  if (!peer_files_[peer.v]) {
+    const std::string path = node_path(dir_, info_.name, peer.v);
+    peer_files_[peer.v].reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    if (!peer_files_[peer.v]) return fail_errno(errno, "open %s", path.c_str());
+  }
+  // Allocates the tmpfs pages now: a full /dev/shm becomes an error here instead of a SIGBUS
+  // on the first store into the hole.
+  const off_t at = static_cast<off_t>(info_.window_size * info_.self.v + off);
+  if (::fallocate(peer_files_[peer.v].get(), 0, at, static_cast<off_t>(len)) != 0) {
+    const int err = errno;
+    if (err == ENOSPC)
+      return fail(Errc::kNoMemory,
+                  "shared memory is full: %s has no room for %zu KiB more (node %u's window from node %u); free "
+                  "memory, enlarge it (mount -o remount,size=... %s) or lower pool_size",
+                  dir_.c_str(), len >> 10, peer.v, info_.self.v, dir_.c_str());
+    return fail_errno(err, "fallocate %zu bytes in %s", len, node_path(dir_, info_.name, peer.v).c_str());
+  }
+  return {};
+}
+
 LinkStatus LoopbackDevice::link_status(NodeIdx peer) noexcept {
   if (peer.v >= info_.node_count) return {};
   if (peer == info_.self) return LinkStatus{true, 1, 0, 0};

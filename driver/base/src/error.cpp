@@ -61,6 +61,14 @@ std::string Error::message() const {
   return default_text(code_);
 }
 
+Error make_error(Errc code, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  std::string msg = vformat(fmt, ap);
+  va_end(ap);
+  return Error(code, std::move(msg));
+}
+
 tl::unexpected<Error> fail(Errc code, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

@@ -49,6 +49,12 @@ class Device {
   [[nodiscard]] virtual Result<OutboundWindow> peer_mw(NodeIdx peer) = 0;
   [[nodiscard]] virtual Result<InboundWindow> local_mw(NodeIdx peer) = 0;
 
+  // Makes sure [off, off + len) of the outbound window to `peer` is backed by memory, so that
+  // stores into it cannot fault later (segments are created on first use). Backends whose
+  // windows are always backed (pinned hugepages behind a BAR) keep the default: nothing to do.
+  // Fails with Errc::kNoMemory, saying where memory ran out, when it cannot be backed.
+  [[nodiscard]] virtual Result<void> commit_peer_memory(NodeIdx peer, size_t off, size_t len);
+
   // Link state to `peer` (self is always up). Cheap: may be called from polling loops.
   virtual LinkStatus link_status(NodeIdx peer) noexcept = 0;
 

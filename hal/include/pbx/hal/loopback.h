@@ -68,6 +68,7 @@ class LoopbackDevice final : public Device {
   const DeviceInfo& info() const noexcept override { return info_; }
   Result<OutboundWindow> peer_mw(NodeIdx peer) override;
   Result<InboundWindow> local_mw(NodeIdx peer) override;
+  Result<void> commit_peer_memory(NodeIdx peer, size_t off, size_t len) override;
   LinkStatus link_status(NodeIdx peer) noexcept override;
   Result<uint32_t> spad_read(NodeIdx peer, SpadIdx idx) override;
   Result<void> peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) override;

@@ -76,6 +76,17 @@ class OutboundWindow final {
     if (rec_ != nullptr) rec_->on_store(rec_base_ + off, 8, kind);
   }
 
+  // Stores one whole 64-byte line: words 1..7, then word 0 with release order (pairs with an
+  // acquire load of word 0 by the reader). A whole line makes one full-size posted write on
+  // a WC mapping. Each word is still a single-copy-atomic 8-byte store.
+  void store_line(size_t off, const uint64_t (&w)[8], StoreKind kind) noexcept {
+    assert(off % 64 == 0 && off + 64 <= size_);
+    uint64_t* line = word(off);  // local pointer: the stores below cannot reload members
+    for (size_t i = 1; i < 8; ++i) std::atomic_ref<uint64_t>(line[i]).store(w[i], std::memory_order_relaxed);
+    std::atomic_ref<uint64_t>(line[0]).store(w[0], std::memory_order_release);
+    if (rec_ != nullptr) rec_->on_store(rec_base_ + off, 64, kind);
+  }
+
   // Same, with release order for the compiler and the CPU's memory model (pairs with an
   // acquire load by the reader). Does NOT drain write-combining buffers: use flush() first
   // when earlier stores must land before this one on a WC mapping.

@@ -63,6 +63,8 @@ template <class T>
 using Result = tl::expected<T, Error>;
 
 // Builds an error with a printf-style message (cold path).
+[[gnu::format(printf, 2, 3)]] Error make_error(Errc code, const char* fmt, ...);
+// The same, ready to return from a function returning Result<T>.
 [[gnu::format(printf, 2, 3)]] tl::unexpected<Error> fail(Errc code, const char* fmt, ...);
 // Same, for a failed system call: appends ": <strerror(err)>" and maps errno to a code.
 [[gnu::format(printf, 2, 3)]] tl::unexpected<Error> fail_errno(int err, const char* fmt, ...);

@@ -1,0 +1,86 @@
+// Job shape, process addresses and the postbox configuration.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "pbx/base/error.h"
+
+namespace pbx {
+
+// A process is addressed by (node, local index on that node), or by its flat rank
+// node * procs_per_node + local.
+struct Rank {
+  uint16_t node = 0;
+  uint16_t local = 0;
+  friend constexpr bool operator==(Rank, Rank) = default;
+};
+
+// "Any sender" for receive calls.
+inline constexpr Rank kAnySource{0xffff, 0xffff};
+
+// The shape of a job: `nodes` nodes with `procs_per_node` processes each.
+struct JobShape {
+  uint16_t nodes = 1;
+  uint16_t procs_per_node = 1;
+
+  static constexpr uint16_t kMaxNodes = 64;
+  static constexpr uint16_t kMaxProcsPerNode = 256;
+
+  uint32_t size() const noexcept { return uint32_t{nodes} * procs_per_node; }
+  bool contains(Rank r) const noexcept { return r.node < nodes && r.local < procs_per_node; }
+  uint32_t flat(Rank r) const noexcept { return uint32_t{r.node} * procs_per_node + r.local; }
+  Rank rank_of(uint32_t flat_rank) const noexcept {
+    return Rank{static_cast<uint16_t>(flat_rank / procs_per_node), static_cast<uint16_t>(flat_rank % procs_per_node)};
+  }
+  // Checks the shape; the error names the field and its limits.
+  Result<void> validate() const;
+  // Checks that `r` is in this job; the error names the rank and the job's ranks.
+  Result<void> check_rank(Rank r, const char* what) const;
+  Result<Rank> rank_from_flat(uint64_t flat_rank) const;
+};
+
+// The postbox protocol's sizes. Every process of a job must use the same values (they are
+// compared when processes meet). Defaults suit a few processes per node on a laptop and on
+// NTB windows of 64 MiB and more.
+struct Config {
+  // Indicator slots in each sender->receiver postbox: messages in flight per pair.
+  uint32_t postbox_slots = 256;           // power of two, 8..4096
+  // Buffer pool of each sender's segment on each node it sends to.
+  uint64_t pool_size = 8ull << 20;        // multiple of block_size, 64 KiB..4 GiB
+  // Allocation unit of the pool.
+  uint32_t block_size = 1024;             // power of two, 64..1 MiB
+  // Cyclic transaction size: the most pool memory one message uses at a time. Larger messages
+  // travel in pieces, and the memory of a piece is reused for a later piece once acknowledged.
+  // Pieces pipeline: the receiver copies one out while the sender writes the next, in memory
+  // that stays in cache.
+  uint64_t cts = 256ull << 10;            // multiple of block_size * cts_slices, <= pool_size / 2
+  // A message above the CTS is cut into pieces of cts / cts_slices bytes, that many in flight.
+  uint32_t cts_slices = 4;                // 1..64
+  // Messages up to this size travel inside the 64-byte indicator line (no pool, no fence).
+  uint32_t inline_max = 49;               // 0..49
+  // Largest message a send accepts.
+  uint64_t max_message = 1ull << 30;      // 1..2^47
+  // A receiver acknowledges after this many released messages (0: postbox_slots / 4), and
+  // always when it finds nothing to receive or the sender asks for an immediate ack.
+  uint32_t ack_batch = 0;                 // 0 or 1..postbox_slots / 2
+  // Blocking calls, waiting for peers to come up, and closing give up after this long.
+  uint32_t timeout_ms = 10'000;           // 1..86'400'000
+  // Outstanding isend() requests per endpoint.
+  uint32_t max_pending_sends = 16;        // 1..1024
+
+  // Checks every field; the error names the field, its value and its limits.
+  Result<void> validate() const;
+  uint32_t effective_ack_batch() const noexcept { return ack_batch != 0 ? ack_batch : postbox_slots / 4; }
+  uint64_t piece_size() const noexcept { return cts / cts_slices; }
+  // Reads PBX_POSTBOX_SLOTS, PBX_POOL_SIZE, PBX_BLOCK_SIZE, PBX_CTS, PBX_CTS_SLICES,
+  // PBX_INLINE_MAX, PBX_MAX_MESSAGE, PBX_ACK_BATCH, PBX_TIMEOUT_MS, PBX_MAX_PENDING_SENDS
+  // over `base` (sizes accept K, M, G suffixes). A malformed value is an error naming it.
+  static Result<Config> from_env(const Config& base);
+  static Result<Config> from_env();
+};
+
+// Parses "64", "4K", "1M", "2G" (binary units). The error names `what`.
+Result<uint64_t> parse_size(const std::string& text, const char* what);
+
+}  // namespace pbx

@@ -1,0 +1,143 @@
+// The public C++ API: thin forwarding to EndpointImpl, joining from the environment.
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+
+#include "endpoint_impl.h"
+#include "pbx/hal/loopback.h"
+
+namespace pbx {
+
+using detail::EndpointImpl;
+
+EndpointImpl& detail::impl_of(Endpoint& ep) noexcept { return *ep.impl_; }
+
+// ---- MessageView -----------------------------------------------------------------------
+
+MessageView::MessageView(MessageView&& o) noexcept { *this = std::move(o); }
+
+MessageView& MessageView::operator=(MessageView&& o) noexcept {
+  if (this == &o) return *this;
+  if (owner_ != nullptr) owner_->release(*this);
+  owner_ = std::exchange(o.owner_, nullptr);
+  size_ = o.size_;
+  source_ = o.source_;
+  tag_ = o.tag_;
+  channel_ = o.channel_;
+  seq_ = o.seq_;
+  if (o.ptr_ == o.inline_) {  // an inline message lives inside the view: move the bytes
+    std::memcpy(inline_, o.inline_, sizeof inline_);
+    ptr_ = inline_;
+  } else {
+    ptr_ = o.ptr_;
+  }
+  o.ptr_ = nullptr;
+  o.size_ = 0;
+  return *this;
+}
+
+MessageView::~MessageView() {
+  if (owner_ != nullptr) owner_->release(*this);
+}
+
+// ---- Endpoint ----------------------------------------------------------------------------
+
+Endpoint::Endpoint(std::unique_ptr<EndpointImpl> impl) noexcept : impl_(std::move(impl)) {}
+Endpoint::Endpoint(Endpoint&&) noexcept = default;
+Endpoint& Endpoint::operator=(Endpoint&&) noexcept = default;
+Endpoint::~Endpoint() = default;
+
+Result<Endpoint> Endpoint::create(std::unique_ptr<hal::Device> device, const JobShape& shape, Rank self,
+                                  const Config& cfg) {
+  try {
+    auto impl = EndpointImpl::create(std::move(device), shape, self, cfg);
+    if (!impl) return tl::unexpected(impl.error());
+    return Endpoint(std::move(*impl));
+  } catch (const std::bad_alloc&) {
+    return fail(Errc::kNoMemory, "Endpoint::create: out of memory for the endpoint's bookkeeping");
+  }
+}
+
+namespace {
+Result<uint64_t> env_number(const char* name, bool required, uint64_t fallback) {
+  const char* s = std::getenv(name);
+  if (s == nullptr || *s == '\0') {
+    if (!required) return fallback;
+    return fail(Errc::kInvalidArgument,
+                "%s is not set: start this program with pbxrun (for example `pbxrun -N 2 -n 1 -- ./prog`), which "
+                "sets PBX_JOB, PBX_NODES, PBX_PROCS_PER_NODE, PBX_NODE and PBX_LOCAL",
+                name);
+  }
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(s, &end, 10);
+  if (*end != '\0' || errno != 0 || s[0] == '-')
+    return fail(Errc::kInvalidArgument, "%s = '%s' is not a number", name, s);
+  return v;
+}
+}  // namespace
+
+Result<Endpoint> Endpoint::from_env(const Config& base) {
+  const char* backend = std::getenv("PBX_BACKEND");
+  if (backend != nullptr && *backend != '\0' && std::string(backend) != "loopback")
+    return fail(Errc::kNotSupported,
+                "PBX_BACKEND = '%s' is not supported by Endpoint::from_env: use 'loopback', or open the device "
+                "yourself and call Endpoint::create",
+                backend);
+  const char* job = std::getenv("PBX_JOB");
+  if (job == nullptr || *job == '\0') return tl::unexpected(env_number("PBX_JOB", true, 0).error());
+  auto nodes = env_number("PBX_NODES", true, 0);
+  if (!nodes) return tl::unexpected(nodes.error());
+  auto ppn = env_number("PBX_PROCS_PER_NODE", true, 0);
+  if (!ppn) return tl::unexpected(ppn.error());
+  auto node = env_number("PBX_NODE", true, 0);
+  if (!node) return tl::unexpected(node.error());
+  auto local = env_number("PBX_LOCAL", true, 0);
+  if (!local) return tl::unexpected(local.error());
+  if (*nodes > JobShape::kMaxNodes || *ppn > JobShape::kMaxProcsPerNode || *node >= *nodes || *local >= *ppn)
+    return fail(Errc::kInvalidArgument,
+                "PBX_NODE = %llu / PBX_LOCAL = %llu do not fit the job shape PBX_NODES = %llu x PBX_PROCS_PER_NODE = "
+                "%llu (limits %u x %u)",
+                static_cast<unsigned long long>(*node), static_cast<unsigned long long>(*local),
+                static_cast<unsigned long long>(*nodes), static_cast<unsigned long long>(*ppn), JobShape::kMaxNodes,
+                JobShape::kMaxProcsPerNode);
+  const JobShape shape{static_cast<uint16_t>(*nodes), static_cast<uint16_t>(*ppn)};
+  const Rank self{static_cast<uint16_t>(*node), static_cast<uint16_t>(*local)};
+  auto cfg = Config::from_env(base);
+  if (!cfg) return tl::unexpected(cfg.error());
+  auto dev = hal::LoopbackDevice::open(job, hal::NodeIdx(self.node));
+  if (!dev) return tl::unexpected(dev.error());
+  return create(std::move(*dev), shape, self, *cfg);
+}
+
+Rank Endpoint::self() const noexcept { return impl_->self(); }
+uint32_t Endpoint::rank() const noexcept { return impl_->shape().flat(impl_->self()); }
+const JobShape& Endpoint::shape() const noexcept { return impl_->shape(); }
+const Config& Endpoint::config() const noexcept { return impl_->config(); }
+
+Result<void> Endpoint::send(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept {
+  return impl_->send(dst, msg, tag);
+}
+Result<void> Endpoint::try_send(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept {
+  return impl_->try_send(dst, msg, tag);
+}
+Result<SendHandle> Endpoint::isend(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept {
+  return impl_->isend(dst, msg, tag);
+}
+Result<bool> Endpoint::test(SendHandle h) noexcept { return impl_->test(h); }
+Result<void> Endpoint::wait(SendHandle h) noexcept { return impl_->wait(h); }
+
+Result<RecvInfo> Endpoint::recv(std::span<std::byte> buf, Rank src) noexcept { return impl_->recv(buf, src, true); }
+Result<RecvInfo> Endpoint::try_recv(std::span<std::byte> buf, Rank src) noexcept {
+  return impl_->recv(buf, src, false);
+}
+Result<RecvInfo> Endpoint::probe(Rank src) noexcept { return impl_->probe(src); }
+Result<MessageView> Endpoint::try_recv_view(Rank src) noexcept { return impl_->recv_view(src, false); }
+Result<MessageView> Endpoint::recv_view(Rank src) noexcept { return impl_->recv_view(src, true); }
+void Endpoint::release(MessageView& view) noexcept { impl_->release(view); }
+
+int Endpoint::progress() noexcept { return impl_->progress(); }
+const Stats& Endpoint::stats() const noexcept { return impl_->stats(); }
+Result<void> Endpoint::close() noexcept { return impl_->close(); }
+
+}  // namespace pbx

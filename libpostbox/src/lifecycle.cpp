@@ -1,0 +1,380 @@
+// Joining a job, link changes and resync, leaving. Cold paths: plain and readable.
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <string>
+
+#include "endpoint_impl.h"
+
+namespace pbx::detail {
+
+using hal::NodeIdx;
+using hal::StoreKind;
+
+namespace {
+// "(1, 0)". (Built with snprintf: g++ 12 -O3 misreports string concatenation, -Wrestrict.)
+std::string rank_str(Rank r) {
+  char b[32];
+  std::snprintf(b, sizeof b, "(%u, %u)", r.node, r.local);
+  return b;
+}
+
+std::string rank_list(const std::vector<Rank>& ranks) {
+  std::string s;
+  for (size_t i = 0; i < ranks.size() && i < 8; ++i) {
+    if (i != 0) s += ", ";
+    s += rank_str(ranks[i]);
+  }
+  if (ranks.size() > 8) {
+    char b[48];
+    std::snprintf(b, sizeof b, " and %zu more", ranks.size() - 8);
+    s += b;
+  }
+  return s;
+}
+
+[[gnu::format(printf, 2, 3)]] void add_problem(std::string& problems, const char* fmt, ...) {
+  char b[256];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(b, sizeof b, fmt, ap);
+  va_end(ap);
+  problems += b;
+}
+
+void short_nap() {
+  timespec ts{0, 50'000};  // control path only: waiting for other processes to start
+  nanosleep(&ts, nullptr);
+}
+}  // namespace
+
+Result<std::unique_ptr<EndpointImpl>> EndpointImpl::create(std::unique_ptr<hal::Device> dev, const JobShape& shape,
+                                                           Rank self, const Config& cfg) {
+  if (!dev) return fail(Errc::kInvalidArgument, "Endpoint::create: no device");
+  if (auto ok = shape.validate(); !ok) return tl::unexpected(ok.error());
+  if (auto ok = shape.check_rank(self, "Endpoint::create"); !ok) return tl::unexpected(ok.error());
+  const hal::DeviceInfo& info = dev->info();
+  if (info.node_count != shape.nodes)
+    return fail(Errc::kInvalidArgument, "Endpoint::create: the job has %u nodes but the %s device '%s' connects %u",
+                shape.nodes, info.backend.c_str(), info.name.c_str(), info.node_count);
+  if (info.self.v != self.node)
+    return fail(Errc::kInvalidArgument,
+                "Endpoint::create: this process's rank is on node %u but the %s device '%s' is node %u", self.node,
+                info.backend.c_str(), info.name.c_str(), info.self.v);
+  auto layout = Layout::compute(shape, cfg, info.window_size);
+  if (!layout) return tl::unexpected(layout.error());
+
+  std::unique_ptr<EndpointImpl> ep(new EndpointImpl());
+  ep->dev_ = std::move(dev);
+  ep->layout_ = *layout;
+  ep->self_ = self;
+  ep->self_flat_ = shape.flat(self);
+  ep->nodes_ = shape.nodes;
+  ep->ppn_ = shape.procs_per_node;
+  ep->slots_mask_ = cfg.postbox_slots - 1;
+  ep->half_slots_ = cfg.postbox_slots / 2;
+  ep->slots_log2_ = layout->slots_log2();
+  ep->inline_max_ = cfg.inline_max;
+  ep->ack_batch_ = cfg.effective_ack_batch();
+  if (::getrandom(&ep->incarnation_, sizeof ep->incarnation_, 0) != sizeof ep->incarnation_)
+    ep->incarnation_ = cycles() ^ (static_cast<uint64_t>(::getpid()) << 32);
+
+  const Layout& L = ep->layout_;
+  const uint32_t K = L.slots();
+  const uint32_t n = shape.size();
+  for (uint16_t k = 0; k < shape.nodes; ++k) {
+    auto out = ep->dev_->peer_mw(NodeIdx(k));
+    if (!out) return tl::unexpected(with_context(out.error(), "mapping the window to node " + std::to_string(k)));
+    auto in = ep->dev_->local_mw(NodeIdx(k));
+    if (!in) return tl::unexpected(with_context(in.error(), "mapping the window from node " + std::to_string(k)));
+    ep->out_.push_back(*out);
+    ep->in_.push_back(*in);
+    ep->link_generation_.push_back(ep->dev_->link_status(NodeIdx(k)).generation);
+  }
+  ep->segs_.resize(shape.nodes);
+  for (uint16_t k = 0; k < shape.nodes; ++k) {
+    TxSegment& seg = ep->segs_[k];
+    seg.win = ep->out_[k].subwindow(L.segment_off(self.local), L.segment_size());
+    seg.pool = PoolAllocator(L.pool_blocks());
+    seg.node = k;
+  }
+  ep->ack_segment_created_.assign(shape.nodes, 0);
+  ep->shadows_.assign(size_t{n} * K, SlotShadow{});
+  const size_t bit_words = (K + 63) / 64;
+  ep->release_bits_.assign(size_t{n} * bit_words, 0);
+  ep->tx_.resize(n);
+  ep->rx_.resize(n);
+  for (uint32_t r = 0; r < n; ++r) {
+    const Rank p = shape.rank_of(r);
+    TxChannel& t = ep->tx_[r];
+    t.dst = p;
+    t.seg = &ep->segs_[p.node];
+    t.shadow = &ep->shadows_[size_t{r} * K];
+    t.postbox_header = t.seg->win.subwindow(L.postbox_off(p.local), wire::kLine);
+    t.slots = t.seg->win.subwindow(L.slots_off(p.local), size_t{K} * wire::kLine);
+    // Our ack block from p: in our node's window from p's node, section = us, block = p (c36, c37).
+    t.ack = ep->in_[p.node].subwindow(L.ack_off(self.local, p.local), wire::kLine);
+    t.presence = ep->in_[p.node].subwindow(L.presence_off(p.local), wire::kLine);
+
+    RxChannel& x = ep->rx_[r];
+    x.src = p;
+    const size_t seg_off = L.segment_off(p.local);
+    x.seg_header = ep->in_[p.node].subwindow(seg_off, wire::kLine);
+    x.postbox_header = ep->in_[p.node].subwindow(seg_off + L.postbox_off(self.local), wire::kLine);
+    x.slots = ep->in_[p.node].subwindow(seg_off + L.slots_off(self.local), size_t{K} * wire::kLine);
+    x.pool = ep->in_[p.node].subwindow(seg_off + L.pool_off(), L.config().pool_size);
+    // Our ack block on p's node: in p's node's window from ours, section = p, block = us.
+    x.ack = ep->out_[p.node].subwindow(L.ack_off(p.local, self.local), wire::kLine);
+    x.release_bits = &ep->release_bits_[size_t{r} * bit_words];
+  }
+  ep->active_.reserve(n);
+  ep->requests_.resize(cfg.max_pending_sends);
+  ep->pending_errors_.reserve(16);
+  if (auto ok = ep->join(); !ok) {
+    ep->closed_ = true;  // never joined: nothing to say goodbye to
+    return tl::unexpected(ok.error());
+  }
+  return ep;
+}
+
+EndpointImpl::~EndpointImpl() {
+  if (!closed_) (void)close();
+}
+
+void EndpointImpl::set_recorder(hal::AccessRecorder* rec) noexcept {
+  for (auto& w : out_) w.set_recorder(rec);
+  for (auto& s : segs_) s.win.set_recorder(rec);
+  for (auto& t : tx_) {
+    t.slots.set_recorder(rec);
+    t.postbox_header.set_recorder(rec);
+  }
+  for (auto& x : rx_) x.ack.set_recorder(rec);
+}
+
+std::vector<Rank> EndpointImpl::receiver_list_order() const {
+  std::vector<Rank> order;
+  for (const TxChannel* c = receiver_list_.front(); c != nullptr; c = IntrusiveList<TxChannel>::next(c))
+    order.push_back(c->dst);
+  return order;
+}
+
+// ---- presence ----------------------------------------------------------------------------
+
+void EndpointImpl::write_presence(uint16_t node, uint64_t state) noexcept {
+  hal::OutboundWindow& w = out_[node];
+  const size_t off = layout_.presence_off(self_.local);
+  w.store64(off + wire::presence::kState, state, StoreKind::kControl);
+  w.store64(off + wire::presence::kFingerprint, layout_.fingerprint(), StoreKind::kControl);
+  w.store64(off + wire::presence::kPid, static_cast<uint64_t>(::getpid()), StoreKind::kControl);
+  w.store64(off + wire::presence::kIncarnation, incarnation_, StoreKind::kControl);
+  w.flush();  // the fields land before the magic that validates them
+  // Release: pairs with the acquire load of the magic in presence_state().
+  w.store64_release(off + wire::presence::kMagic, wire::kPresenceMagic, StoreKind::kControl);
+  w.push();
+}
+
+uint64_t EndpointImpl::presence_state(Rank r) const noexcept {
+  const hal::InboundWindow& in = in_[r.node];
+  const size_t off = layout_.presence_off(r.local);
+  // Acquire: pairs with the release store of the magic in write_presence().
+  if (in.load64_acquire(off + wire::presence::kMagic) != wire::kPresenceMagic) return wire::presence::kAbsent;
+  return in.load64(off + wire::presence::kState);
+}
+
+// Announces this process to every node and waits until every process of the job did.
+Result<void> EndpointImpl::join() noexcept {
+  for (uint16_t k = 0; k < shape().nodes; ++k) {
+    if (auto ok = dev_->commit_peer_memory(NodeIdx(k), layout_.presence_off(self_.local), wire::kLine); !ok)
+      return tl::unexpected(with_context(ok.error(), "announcing this process to node " + std::to_string(k)));
+    write_presence(k, wire::presence::kUp);
+  }
+  const uint64_t deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
+  std::vector<Rank> missing;
+  for (;;) {
+    missing.clear();
+    for (uint32_t r = 0; r < shape().size(); ++r) {
+      const Rank p = shape().rank_of(r);
+      const uint64_t st = presence_state(p);
+      if (st == wire::presence::kAbsent) {
+        missing.push_back(p);
+        continue;
+      }
+      const uint64_t fp = in_[p.node].load64(layout_.presence_off(p.local) + wire::presence::kFingerprint);
+      if (fp != layout_.fingerprint())
+        return fail(Errc::kConfigMismatch,
+                    "rank (%u, %u) runs with a different postbox configuration or job shape (fingerprint %016llx, ours "
+                    "%016llx): start every process of the job with the same Config and shape",
+                    p.node, p.local, static_cast<unsigned long long>(fp),
+                    static_cast<unsigned long long>(layout_.fingerprint()));
+    }
+    if (missing.empty()) return {};
+    if (now_ns() >= deadline) {
+      std::string links;
+      for (uint16_t k = 0; k < shape().nodes; ++k)
+        if (!dev_->link_status(NodeIdx(k)).up) links += " The link to node " + std::to_string(k) + " is down.";
+      return tl::unexpected(Error(Errc::kPeerNotUp,
+                                  "rank(s) " + rank_list(missing) + " did not come up within " +
+                                      std::to_string(config().timeout_ms) +
+                                      " ms: check that the launcher started them and that they create their "
+                                      "pbx::Endpoint (Config::timeout_ms sets the wait)." +
+                                      links));
+    }
+    short_nap();
+  }
+}
+
+// ---- links --------------------------------------------------------------------------------
+
+void EndpointImpl::check_links() noexcept {
+  for (uint16_t k = 0; k < shape().nodes; ++k) {
+    if (k == self_.node) continue;
+    const hal::LinkStatus st = dev_->link_status(NodeIdx(k));
+    if (st.generation == link_generation_[k]) continue;
+    link_generation_[k] = st.generation;
+    on_link_down(k);  // whatever happened since the last look, the link went down at least once
+    if (st.up) on_link_up(k);
+  }
+}
+
+void EndpointImpl::on_link_down(uint16_t node) noexcept {
+  ++stats_.link_down_events;
+  for (TxChannel& t : tx_)
+    if (t.dst.node == node && t.state != ChannelState::kCorrupt) t.state = ChannelState::kLinkDown;
+  for (RxChannel& x : rx_)
+    if (x.src.node == node && x.state == ChannelState::kOk) x.state = ChannelState::kLinkDown;
+}
+
+// The link is back. Stores made while it was down are lost, so everything this process keeps
+// in that node's memory is written again, and every channel to it starts a new epoch at its
+// next sequence number; the receiver answers with how much it delivered (check_epoch).
+void EndpointImpl::on_link_up(uint16_t node) noexcept {
+  write_presence(node, wire::presence::kUp);
+  TxSegment& seg = segs_[node];
+  if (seg.created) {
+    seg.win.store64(wire::seg::kFingerprint, layout_.fingerprint(), StoreKind::kControl);
+    seg.win.store64(wire::seg::kPid, static_cast<uint64_t>(::getpid()), StoreKind::kControl);
+    seg.win.flush();  // the header fields land before the magic
+    // Release: pairs with the acquire load of the magic in try_activate().
+    seg.win.store64_release(wire::seg::kMagic, wire::kSegmentMagic, StoreKind::kControl);
+  }
+  for (TxChannel& t : tx_) {
+    if (t.dst.node != node || t.state != ChannelState::kLinkDown) continue;
+    if (!seg.created || t.head == 0) {
+      t.state = ChannelState::kOk;
+      continue;
+    }
+    ++t.epoch;
+    t.resync_start = t.head;
+    t.postbox_header.store64(wire::postbox::kStartSeq, t.head, StoreKind::kControl);
+    t.postbox_header.flush();  // the start sequence lands before the epoch that announces it
+    // Release: pairs with the acquire load of the epoch in check_epoch().
+    t.postbox_header.store64_release(wire::postbox::kEpoch, t.epoch, StoreKind::kControl);
+    t.postbox_header.push();
+    t.state = ChannelState::kResyncing;
+  }
+  for (RxChannel& x : rx_) {
+    if (x.src.node != node) continue;
+    if (x.state == ChannelState::kLinkDown) x.state = ChannelState::kOk;
+    if (x.active && x.state == ChannelState::kOk && ack_segment_created_[node] != 0) write_ack(x);  // may have been lost
+  }
+  seg.win.push();
+}
+
+Result<void> EndpointImpl::wait_check(uint64_t deadline, Rank peer, const char* op, const char* waiting_for) noexcept {
+  check_links();
+  if (peer != kAnySource) {
+    if (presence_state(peer) == wire::presence::kGone)
+      return fail(Errc::kPeerGone, "%s: rank (%u, %u) left the job while this process waited for %s", op, peer.node,
+                  peer.local, waiting_for);
+    if (!dev_->link_status(NodeIdx(peer.node)).up)
+      return fail(Errc::kLinkDown, "%s: the link to node %u is down (waiting for %s from rank (%u, %u))", op, peer.node,
+                  waiting_for, peer.node, peer.local);
+  }
+  if (now_ns() >= deadline) {
+    if (peer == kAnySource)
+      return fail(Errc::kTimedOut, "%s: timed out after %u ms waiting for %s (Config::timeout_ms)", op,
+                  config().timeout_ms, waiting_for);
+    return fail(Errc::kTimedOut,
+                "%s: timed out after %u ms waiting for %s from rank (%u, %u): is it alive and receiving? "
+                "(Config::timeout_ms)",
+                op, config().timeout_ms, waiting_for, peer.node, peer.local);
+  }
+  return {};
+}
+
+int EndpointImpl::progress() noexcept {
+  int work = 0;
+  if (pending_requests_ != 0) work += progress_requests();
+  write_idle_acks();
+  if ((++idle_polls_ & 255) == 0) scan_segments();
+  maybe_check_links();
+  return work;
+}
+
+// ---- leaving ------------------------------------------------------------------------------
+
+Result<void> EndpointImpl::close() noexcept {
+  if (closed_) return {};
+  std::string problems;
+  const uint64_t deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
+
+  // 1. Outstanding isends.
+  while (pending_requests_ != 0 && now_ns() < deadline) {
+    progress();
+    cpu_pause();
+  }
+  if (pending_requests_ != 0)
+    add_problem(problems, "%u isend(s) did not complete before close; ", pending_requests_);
+
+  // 2. Final acknowledgements, so that senders can finish.
+  for (RxChannel* x : active_)
+    if (x->released != x->acked && x->state == ChannelState::kOk) write_ack(*x);
+
+  // 3. Wait until what we sent was acknowledged (or its receiver left).
+  for (TxChannel& t : tx_) {
+    while (t.state == ChannelState::kOk && t.head != t.released && now_ns() < deadline) {
+      if (!refresh_acks(t) || t.head == t.released) break;
+      if (presence_state(t.dst) == wire::presence::kGone) break;
+      write_idle_acks();
+      check_links();
+      short_nap();
+    }
+    refresh_acks(t);
+    if (t.head != t.released)
+      add_problem(problems, "%llu message(s) to rank (%u, %u) were not acknowledged (not received, or it left); ",
+                  static_cast<unsigned long long>(t.head - t.released), t.dst.node, t.dst.local);
+  }
+
+  // 4. Messages that arrived here and were never received.
+  for (RxChannel* x : active_) {
+    if (x->views_out != 0)
+      add_problem(problems, "%u borrowed message(s) from rank (%u, %u) were not released; ", x->views_out, x->src.node,
+                  x->src.local);
+    uint64_t unreceived = 0;
+    for (uint64_t s = x->expected; s < x->expected + layout_.slots(); ++s) {
+      const size_t off = static_cast<size_t>(s & (layout_.slots() - 1)) * wire::kLine;
+      // Acquire: pairs with the sender's release store of word 0 in publish().
+      if (wire::check_of(x->slots.load64_acquire(off)) != wire::check_byte(s, layout_.slots_log2())) break;
+      ++unreceived;
+    }
+    if (unreceived != 0)
+      add_problem(problems, "%llu message(s) from rank (%u, %u) were never received; ",
+                  static_cast<unsigned long long>(unreceived), x->src.node, x->src.local);
+  }
+
+  // 5. Leave: say so in every node, then read one word back through each window, so that
+  //    every posted write has landed before the process goes ("the barrier has passed").
+  for (uint16_t k = 0; k < shape().nodes; ++k) {
+    write_presence(k, wire::presence::kGone);
+    if (dev_->link_status(NodeIdx(k)).up) (void)out_[k].read64_slow(layout_.presence_off(self_.local));
+  }
+  closed_ = true;
+  if (problems.empty()) return {};
+  problems.resize(problems.size() - 2);
+  return tl::unexpected(Error(Errc::kCancelled, "close: " + problems));
+}
+
+}  // namespace pbx::detail

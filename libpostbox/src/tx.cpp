@@ -1,0 +1,505 @@
+// Sender side of the postbox protocol: indicators, the buffer pool, acknowledgements read
+// locally, reclaiming memory, and messages in pieces.
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "endpoint_impl.h"
+
+namespace pbx::detail {
+
+using hal::StoreKind;
+using wire::checked;
+
+// ---- helpers --------------------------------------------------------------------------
+
+Result<TxChannel*> EndpointImpl::tx_channel(Rank dst, std::span<const std::byte> msg, const char* op) noexcept {
+  if (!shape().contains(dst)) return tl::unexpected(shape().check_rank(dst, op).error());
+  if (msg.size() > config().max_message)
+    return fail(Errc::kMessageTooLarge,
+                "%s: the message of %zu bytes to rank (%u, %u) is above max_message = %llu bytes: split it, or "
+                "raise Config::max_message in every process",
+                op, msg.size(), dst.node, dst.local, static_cast<unsigned long long>(config().max_message));
+  return &tx_[shape().flat(dst)];
+}
+
+Error EndpointImpl::channel_error(const TxChannel& ch, const char* op) const {
+  switch (ch.state) {
+    case ChannelState::kLinkDown:
+      return make_error(Errc::kLinkDown,
+                   "%s: the link to node %u (rank (%u, %u)) is down; the message was not sent. Send again once "
+                   "the link is back: messages lost in the outage are reported then",
+                   op, ch.dst.node, ch.dst.node, ch.dst.local);
+    case ChannelState::kCorrupt:
+      return make_error(Errc::kProtocolError,
+                   "%s: rank (%u, %u) wrote an invalid acknowledgement into this node's memory (counted in "
+                   "Stats::bad_acks); the channel to it is closed: restart the job",
+                   op, ch.dst.node, ch.dst.local);
+    case ChannelState::kResyncing: return Error(Errc::kWouldBlock);
+    case ChannelState::kOk: break;
+  }
+  return Error(Errc::kIoError, "channel in an unexpected state");
+}
+
+// Whether a message may be sent on `ch` now. kWouldBlock while a link resync is pending.
+Result<void> EndpointImpl::tx_admit(TxChannel& ch) noexcept {
+  if (ch.state != ChannelState::kOk) {
+    if (ch.state == ChannelState::kResyncing) refresh_acks(ch);
+    if (ch.state != ChannelState::kOk) return tl::unexpected(channel_error(ch, "send"));
+  }
+  if (ch.lost_unreported != 0) {
+    const uint64_t lost = std::exchange(ch.lost_unreported, 0);
+    return fail(Errc::kLinkDown,
+                "send: the link to node %u went down and came back: the last %llu message(s) sent to rank (%u, %u) "
+                "before the outage were not delivered, and this message was not sent either; send them again",
+                ch.dst.node, static_cast<unsigned long long>(lost), ch.dst.node, ch.dst.local);
+  }
+  if (presence_state(ch.dst) == wire::presence::kGone)
+    return fail(Errc::kPeerGone, "send: rank (%u, %u) has left the job (it closed its endpoint); the message was not sent",
+                ch.dst.node, ch.dst.local);
+  return {};
+}
+
+// c31, c34: the data segment on the receiver's node is created when first needed.
+Result<void> EndpointImpl::ensure_segment(TxSegment& seg) noexcept {
+  if (seg.created) return {};
+  if (auto ok = dev_->commit_peer_memory(hal::NodeIdx(seg.node), layout_.segment_off(self_.local), layout_.segment_size());
+      !ok)
+    return tl::unexpected(with_context(ok.error(), "creating this process's segment on node " + std::to_string(seg.node)));
+  seg.win.store64(wire::seg::kFingerprint, layout_.fingerprint(), StoreKind::kControl);
+  seg.win.store64(wire::seg::kPid, static_cast<uint64_t>(::getpid()), StoreKind::kControl);
+  seg.win.flush();  // the header fields land before the magic that makes the segment visible
+  // Release: pairs with the acquire load of the magic in try_activate().
+  seg.win.store64_release(wire::seg::kMagic, wire::kSegmentMagic, StoreKind::kControl);
+  seg.win.push();
+  seg.created = true;
+  ++stats_.segments_created;
+  return {};
+}
+
+// Reads the receiver's ack block (local memory: c33) and reclaims what it acknowledged.
+// Returns false if the ack block holds garbage (the channel is then closed).
+bool EndpointImpl::refresh_acks(TxChannel& ch) noexcept {
+  ++stats_.ack_reads;
+  if (ch.state == ChannelState::kResyncing) {
+    // Acquire: pairs with the receiver's release store of the epoch after its counts (adopt_epoch).
+    if (ch.ack.load64_acquire(wire::ack::kEpoch) != ch.epoch) return true;  // not adopted yet
+    const uint64_t delivered = ch.ack.load64(wire::ack::kDelivered);
+    const uint64_t rel = ch.ack.load64(wire::ack::kReleased);
+    if (delivered < ch.released || delivered > ch.resync_start || rel < ch.released || rel > ch.head) {
+      ++stats_.bad_acks;
+      ch.state = ChannelState::kCorrupt;
+      return false;
+    }
+    const uint64_t lost = ch.resync_start - delivered;
+    ch.lost_unreported += lost;
+    stats_.lost_on_link_down += lost;
+    ++stats_.link_resyncs;
+    ch.state = ChannelState::kOk;
+    reclaim(ch, rel);
+    return true;
+  }
+  // Acquire: pairs with the release store in write_ack(): the receiver finished reading the
+  // memory it released before it wrote this count.
+  const uint64_t v = ch.ack.load64_acquire(wire::ack::kReleased);
+  if (v == ch.released) return true;
+  if (v < ch.released || v > ch.head) {
+    ++stats_.bad_acks;
+    ch.state = ChannelState::kCorrupt;
+    return false;
+  }
+  reclaim(ch, v);
+  return true;
+}
+
+// c11-c13, c16-c20: acknowledged indicators free their postbox slots and buffer blocks; the
+// receiver's block count drops, and a receiver holding none leaves the receiver list.
+void EndpointImpl::reclaim(TxChannel& ch, uint64_t new_released) noexcept {
+  const uint32_t mask = layout_.slots() - 1;
+  for (uint64_t s = ch.released; s < new_released; ++s) {
+    SlotShadow& sh = ch.shadow[s & mask];
+    if (sh.blocks != 0) {
+      ch.seg->pool.free(sh.first_block, sh.blocks);
+      ch.blocks_held -= sh.blocks;
+      stats_.blocks_reclaimed += sh.blocks;
+      sh = SlotShadow{};
+    }
+  }
+  stats_.slots_reclaimed += new_released - ch.released;
+  ch.released = new_released;
+  if (ch.blocks_held == 0 && ch.hook.linked) receiver_list_.remove(&ch);
+}
+
+// c10, c28: under memory pressure, walk the receiver list in first-sent order and reclaim
+// from the receivers on the node whose pool ran short. Returns whether blocks were freed.
+bool EndpointImpl::reclaim_for_node(const TxSegment& seg) noexcept {
+  ++stats_.receiver_list_walks;
+  const uint32_t before = seg.pool.free_blocks();
+  for (TxChannel* c = receiver_list_.front(); c != nullptr;) {
+    TxChannel* next = IntrusiveList<TxChannel>::next(c);  // reclaiming may unlink c
+    if (c->seg == &seg) refresh_acks(*c);
+    c = next;
+  }
+  return seg.pool.free_blocks() > before;
+}
+
+void EndpointImpl::charge_blocks(TxChannel& ch, uint32_t blocks) noexcept {
+  if (!ch.hook.linked) receiver_list_.push_back(&ch);  // c27: joins in the order of first (re)use
+  ch.blocks_held += blocks;
+}
+
+void EndpointImpl::publish(TxChannel& ch, const uint64_t (&w)[8], StoreKind kind) noexcept {
+  const size_t off = static_cast<size_t>(ch.head & slots_mask_) * wire::kLine;
+  // Release: word 0 is stored after words 1..7 for the compiler and the CPU; pairs with the
+  // acquire load of word 0 in peek() / recv_inline_fast(). (On a WC mapping the per-word
+  // check bytes, not this order, make the line safe to read.)
+  ch.slots.store_line(off, w, kind);
+  ch.slots.push();  // send the line out now on write-combining mappings
+}
+
+// A small message travels inside the indicator line itself (c2): no pool, no fence.
+void EndpointImpl::send_inline(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept {
+  const uint8_t check = wire::check_byte(ch.head, slots_log2_);
+  uint64_t w[8];
+  w[0] = wire::encode_header({wire::Kind::kInline, flags, static_cast<uint8_t>(n), tag}, check);
+  wire::pack_inline(data, n, w, check);
+  ch.shadow[ch.head & slots_mask_] = SlotShadow{};
+  publish(ch, w, StoreKind::kSelfValidating);
+  ++ch.head;
+  ++stats_.tx_inline;
+  ++stats_.tx_msgs;
+  stats_.tx_bytes += n;
+}
+
+// ---- one indicator: inline or pool message (<= CTS) ------------------------------------
+
+Result<void> EndpointImpl::tx_one(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag) noexcept {
+  const Layout& L = layout_;
+  const uint32_t K = L.slots();
+  // c8: first, room for an indicator in the receiver's postbox...
+  if (ch.head - ch.released >= K) {
+    if (!refresh_acks(ch)) return tl::unexpected(channel_error(ch, "send"));
+    if (ch.head - ch.released >= K) {
+      ++stats_.tx_would_block;
+      return tl::unexpected(Error(Errc::kWouldBlock));
+    }
+  }
+  TxSegment& seg = *ch.seg;
+  if (auto ok = ensure_segment(seg); !ok) return ok;
+  uint8_t flags = 0;
+  if (ch.head - ch.released >= K / 2) {  // half full: look for acks, else ask for one now
+    if (!refresh_acks(ch)) return tl::unexpected(channel_error(ch, "send"));
+    if (ch.head - ch.released >= K / 2) flags |= wire::flag::kAckNow;
+  }
+  if (n <= inline_max_) {
+    send_inline(ch, data, n, tag, flags);
+    return {};
+  }
+  // ...then enough unallocated pool (c8), reclaiming through the receiver list if short (c10).
+  const auto nb = static_cast<uint32_t>((std::max<size_t>(n, 1) + L.block_size() - 1) >> L.block_log2());
+  auto blk = seg.pool.alloc(nb);
+  if (!blk && reclaim_for_node(seg)) blk = seg.pool.alloc(nb);
+  if (!blk) {
+    ++stats_.tx_would_block;
+    return tl::unexpected(Error(Errc::kWouldBlock));
+  }
+  if (seg.pool.free_blocks() < seg.pool.blocks() / 4) flags |= wire::flag::kAckNow;
+  const uint64_t pool_rel = uint64_t{*blk} << L.block_log2();
+  seg.win.write(L.pool_off() + pool_rel, data, n, StoreKind::kPayload);
+  seg.win.flush();  // the payload lands before the indicator that publishes it (pairs with from_peer_barrier() in peek())
+  const uint8_t check = wire::check_byte(ch.head, L.slots_log2());
+  uint64_t w[8];
+  w[0] = wire::encode_header({wire::Kind::kPool, flags, 0, tag}, check);
+  w[1] = checked(pool_rel >> 6, check);
+  w[2] = checked(n, check);
+  for (size_t i = 3; i < 8; ++i) w[i] = checked(0, check);
+  ch.shadow[ch.head & (K - 1)] = SlotShadow{*blk, nb};
+  charge_blocks(ch, nb);
+  publish(ch, w, StoreKind::kIndicator);
+  ++ch.head;
+  ++stats_.tx_pool;
+  ++stats_.tx_msgs;
+  stats_.tx_bytes += n;
+  return {};
+}
+
+// ---- messages above the CTS: pieces (c22-c26) ------------------------------------------
+//
+// The message takes one region of CTS bytes from the pool (c25: the most memory one message
+// uses), cut into cts_slices slices. Piece i goes into slice i % cts_slices; a slice is
+// reused for a later piece once the receiver acknowledged the piece in it (c24), so the
+// sender writes one piece while the receiver copies out the previous ones.
+Result<bool> EndpointImpl::tx_large_step(SendRequest& r) noexcept {
+  TxChannel& ch = *r.ch;
+  TxSegment& seg = *ch.seg;
+  const Layout& L = layout_;
+  const uint32_t K = L.slots();
+  if (!r.region_held) {
+    if (auto ok = ensure_segment(seg); !ok) return tl::unexpected(ok.error());
+    const auto nb = static_cast<uint32_t>(config().cts >> L.block_log2());
+    auto blk = seg.pool.alloc(nb);
+    // c26: recover memory of earlier messages (receiver list walk) to send this one.
+    if (!blk && reclaim_for_node(seg)) blk = seg.pool.alloc(nb);
+    if (!blk) return false;
+    r.region_held = true;
+    r.region_first = *blk;
+    r.region_blocks = nb;
+    r.next_slice = 0;
+    std::fill(std::begin(r.slice_seq), std::end(r.slice_seq), 0);
+    charge_blocks(ch, nb);
+  }
+  const uint64_t piece = config().piece_size();
+  while (r.sent < r.size) {
+    uint64_t& slice_owner = r.slice_seq[r.next_slice];  // seq + 1 of the piece in this slice, 0 if none
+    if (slice_owner != 0 && ch.released < slice_owner) {
+      if (!refresh_acks(ch)) return tl::unexpected(channel_error(ch, "send"));
+      if (ch.released < slice_owner) return false;  // c24: reuse only after the ack
+    }
+    if (ch.head - ch.released >= K) {
+      if (!refresh_acks(ch)) return tl::unexpected(channel_error(ch, "send"));
+      if (ch.head - ch.released >= K) return false;
+    }
+    const uint64_t len = std::min(piece, r.size - r.sent);
+    const uint64_t pool_rel = (uint64_t{r.region_first} << L.block_log2()) + r.next_slice * piece;
+    seg.win.write(L.pool_off() + pool_rel, r.data + r.sent, len, StoreKind::kPayload);
+    seg.win.flush();  // the piece lands before the indicator that publishes it (pairs with from_peer_barrier() in peek())
+    const bool last = r.sent + len == r.size;
+    const uint8_t check = wire::check_byte(ch.head, L.slots_log2());
+    const uint8_t flags = wire::flag::kAckNow | (last ? wire::flag::kLastPiece : 0);
+    uint64_t w[8];
+    w[0] = wire::encode_header({wire::Kind::kPiece, flags, 0, r.tag}, check);
+    w[1] = checked(pool_rel >> 6, check);
+    w[2] = checked(len, check);
+    w[3] = checked(r.sent, check);
+    w[4] = checked(r.size, check);
+    for (size_t i = 5; i < 8; ++i) w[i] = checked(0, check);
+    // The last piece owns the region: acknowledging it frees the whole CTS.
+    ch.shadow[ch.head & (K - 1)] = last ? SlotShadow{r.region_first, r.region_blocks} : SlotShadow{};
+    publish(ch, w, StoreKind::kIndicator);
+    slice_owner = ch.head + 1;
+    ++ch.head;
+    r.sent += len;
+    r.next_slice = (r.next_slice + 1) % config().cts_slices;
+    ++stats_.tx_pieces;
+  }
+  r.region_held = false;  // owned by the last piece's slot now
+  ++stats_.tx_msgs;
+  stats_.tx_bytes += r.size;
+  return true;
+}
+
+// A message in pieces gave up half-way: its region goes back to the pool once the pieces
+// already published are acknowledged (or now, if none is outstanding).
+void EndpointImpl::abort_large(SendRequest& r) noexcept {
+  if (!r.region_held) return;
+  TxChannel& ch = *r.ch;
+  r.region_held = false;
+  if (r.sent != 0 && ch.released < ch.head) {
+    ch.shadow[(ch.head - 1) & (layout_.slots() - 1)] = SlotShadow{r.region_first, r.region_blocks};
+    return;
+  }
+  ch.seg->pool.free(r.region_first, r.region_blocks);
+  ch.blocks_held -= r.region_blocks;
+  if (ch.blocks_held == 0 && ch.hook.linked) receiver_list_.remove(&ch);
+}
+
+// ---- requests (isend, and send() of messages above the CTS) ----------------------------
+
+Result<SendRequest*> EndpointImpl::start_request(TxChannel& ch, std::span<const std::byte> msg, uint32_t tag) noexcept {
+  SendRequest* free_slot = nullptr;
+  for (SendRequest& r : requests_)
+    if (!r.in_use) {
+      free_slot = &r;
+      break;
+    }
+  if (free_slot == nullptr)
+    return fail(Errc::kWouldBlock,
+                "isend: %zu sends are outstanding (Config::max_pending_sends): wait for one with wait() or test() first",
+                requests_.size());
+  SendRequest& r = *free_slot;
+  r.data = msg.data();
+  r.size = msg.size();
+  r.sent = 0;
+  r.tag = tag;
+  r.generation = ++request_generation_;
+  r.ch = &ch;
+  r.ticket = ch.next_ticket++;
+  r.in_use = true;
+  r.done = false;
+  r.large = msg.size() > config().cts;
+  r.region_held = false;
+  r.error = Errc::kCancelled;
+  r.error_message.clear();
+  ++pending_requests_;
+  return &r;
+}
+
+void EndpointImpl::finish_request(SendRequest& r, Result<void> res) noexcept {
+  r.done = true;
+  if (!res) {
+    r.error = res.error().code();
+    r.error_message = res.error().message();
+  }
+  ++r.ch->serving_ticket;
+  --pending_requests_;
+}
+
+int EndpointImpl::progress_requests() noexcept {
+  int work = 0;
+  for (SendRequest& r : requests_) {
+    if (!r.in_use || r.done || r.ticket != r.ch->serving_ticket) continue;
+    TxChannel& ch = *r.ch;
+    if (!r.large || !r.region_held) {  // not yet started: check the channel first
+      if (auto a = tx_admit(ch); !a) {
+        if (a.error().code() == Errc::kWouldBlock) continue;
+        finish_request(r, a);
+        ++work;
+        continue;
+      }
+    } else if (ch.state != ChannelState::kOk) {  // the link went down under a message in pieces
+      abort_large(r);
+      finish_request(r, tl::unexpected(channel_error(ch, "send")));
+      ++work;
+      continue;
+    }
+    if (!r.large) {
+      auto res = tx_one(ch, r.data, r.size, r.tag);
+      if (!res && res.error().code() == Errc::kWouldBlock) continue;
+      finish_request(r, res);
+      ++work;
+      continue;
+    }
+    const uint64_t before = r.sent;
+    auto step = tx_large_step(r);
+    if (!step) {
+      abort_large(r);
+      finish_request(r, tl::unexpected(step.error()));
+      ++work;
+    } else if (*step) {
+      finish_request(r, {});
+      ++work;
+    } else if (r.sent != before) {
+      ++work;
+    }
+  }
+  return work;
+}
+
+SendRequest* EndpointImpl::find_request(SendHandle h) noexcept {
+  if (h.index >= requests_.size()) return nullptr;
+  SendRequest& r = requests_[h.index];
+  return (r.in_use && r.generation == h.generation) ? &r : nullptr;
+}
+
+// ---- API -------------------------------------------------------------------------------
+
+// The common case in few instructions: a small message to a healthy channel with room.
+// Everything else (and every error) goes through try_send_slow().
+Result<void> EndpointImpl::try_send(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept {
+  const size_t n = msg.size();
+  if (dst.node < nodes_ && dst.local < ppn_ && n <= inline_max_) [[likely]] {
+    TxChannel& ch = tx_[size_t{dst.node} * ppn_ + dst.local];
+    if (ch.state == ChannelState::kOk && ch.lost_unreported == 0 && ch.next_ticket == ch.serving_ticket &&
+        ch.head - ch.released < half_slots_ && ch.seg->created &&
+        ch.presence.load64(wire::presence::kState) != wire::presence::kGone) [[likely]] {
+      maybe_check_links();
+      send_inline(ch, msg.data(), n, tag, 0);
+      return {};
+    }
+  }
+  return try_send_slow(dst, msg, tag);
+}
+
+Result<void> EndpointImpl::try_send_slow(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept {
+  auto ch = tx_channel(dst, msg, "try_send");
+  if (!ch) return tl::unexpected(ch.error());
+  if (msg.size() > config().cts)
+    return fail(Errc::kInvalidArgument,
+                "try_send: the message of %zu bytes is above the CTS (%llu bytes) and goes in pieces: use send() or "
+                "isend()",
+                msg.size(), static_cast<unsigned long long>(config().cts));
+  maybe_check_links();
+  TxChannel& c = **ch;
+  if (c.next_ticket != c.serving_ticket) {  // isends to this receiver go first (order per pair)
+    progress_requests();
+    if (c.next_ticket != c.serving_ticket) return tl::unexpected(Error(Errc::kWouldBlock));
+  }
+  if (auto a = tx_admit(c); !a) return a;
+  return tx_one(c, msg.data(), msg.size(), tag);
+}
+
+Result<void> EndpointImpl::send(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept {
+  auto ch = tx_channel(dst, msg, "send");
+  if (!ch) return tl::unexpected(ch.error());
+  if (msg.size() > config().cts) {
+    auto h = isend(dst, msg, tag);
+    if (!h) return tl::unexpected(h.error());
+    return wait(*h);
+  }
+  uint64_t deadline = 0;
+  for (uint32_t spin = 0;; ++spin) {
+    auto r = try_send(dst, msg, tag);
+    if (r || r.error().code() != Errc::kWouldBlock) return r;
+    if ((spin & 1023) == 0) {
+      if (deadline == 0) deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
+      if (auto w = wait_check(deadline, dst, "send", "room in its postbox or buffer pool (acknowledgements)"); !w)
+        return w;
+    }
+    progress();
+    cpu_pause();
+  }
+}
+
+Result<SendHandle> EndpointImpl::isend(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept {
+  auto ch = tx_channel(dst, msg, "isend");
+  if (!ch) return tl::unexpected(ch.error());
+  maybe_check_links();
+  auto r = start_request(**ch, msg, tag);
+  if (!r) return tl::unexpected(r.error());
+  progress_requests();
+  return SendHandle{static_cast<uint32_t>(*r - requests_.data()), (*r)->generation};
+}
+
+Result<bool> EndpointImpl::test(SendHandle h) noexcept {
+  SendRequest* r = find_request(h);
+  if (r == nullptr)
+    return fail(Errc::kInvalidArgument, "test: send handle %u/%u is unknown or already completed", h.index,
+                h.generation);
+  if (!r->done) progress_requests();
+  if (!r->done) return false;
+  r->in_use = false;
+  if (r->error_message.empty()) return true;
+  return tl::unexpected(Error(r->error, std::move(r->error_message)));
+}
+
+Result<void> EndpointImpl::wait(SendHandle h) noexcept {
+  SendRequest* r = find_request(h);
+  if (r == nullptr)
+    return fail(Errc::kInvalidArgument, "wait: send handle %u/%u is unknown or already completed", h.index,
+                h.generation);
+  uint64_t deadline = 0;
+  uint64_t progress_seen = r->sent;
+  for (uint32_t spin = 0;; ++spin) {
+    auto t = test(h);
+    if (!t) return tl::unexpected(t.error());
+    if (*t) return {};
+    if ((spin & 1023) == 0) {
+      // The deadline restarts whenever the receiver makes room for another piece.
+      if (deadline == 0 || r->sent != progress_seen) {
+        deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
+        progress_seen = r->sent;
+      }
+      if (auto w = wait_check(deadline, r->ch->dst, "send", "acknowledgements to reuse its memory"); !w) {
+        // Give up: the receiver sees the message cut short (or never sees it).
+        abort_large(*r);
+        if (!r->done) finish_request(*r, w);
+        r->in_use = false;
+        return w;
+      }
+    }
+    progress();
+    cpu_pause();
+  }
+}
+
+}  // namespace pbx::detail

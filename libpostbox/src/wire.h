@@ -1,0 +1,124 @@
+// Wire formats: what postbox writes into memory of other nodes. Little-endian words; every
+// structure is made of whole 64-byte lines, and every field one naturally aligned 8-byte
+// word written with a single store, so a field is never torn on the link.
+//
+// Who writes what (each line has exactly one writer, so no atomics cross the bridge):
+//   presence line   process p, into every node's window from p's node       (job membership)
+//   segment header  sender s, first line of its data segment on node k       (c31: created on first use)
+//   postbox header  sender s, one per receiver r of node k                   (epoch after a link resync)
+//   postbox slot    sender s, the indicator ring of r's postbox              (c1-c3, c9)
+//   ack block       receiver r, on the sender's node: section s, block r     (c32-c38)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace pbx::wire {
+
+inline constexpr size_t kLine = 64;
+inline constexpr uint64_t kMaxLength = 1ull << 47;
+inline constexpr uint64_t kLow56 = (1ull << 56) - 1;
+
+// ---- Indicator line (one postbox slot) -------------------------------------------------
+//
+// Eight words. The top byte of every word is the slot's check byte for the sequence number
+// the line belongs to: 0x80 | (lap & 0x7f), lap = seq / postbox_slots. The sender writes the
+// whole line on every lap, so each word on its own tells whether it belongs to this lap: a
+// word still holding the previous lap, or zeroed memory, fails the check. The receiver thus
+// needs no fence to read an inline message whose words may land in any order (flag in data,
+// like NCCL's LL protocol), and a torn or half-landed line is never accepted.
+//
+//   word 0   check:8 | kind:4 flags:4 | inline_len:8 | reserved:8 | tag:32
+//   inline   words 1..7: 7 payload bytes each (49 bytes)
+//   pool     word 1: pool offset / 64   word 2: length
+//   piece    word 1: pool offset / 64   word 2: piece length
+//            word 3: offset of the piece in the message   word 4: message length
+enum class Kind : uint8_t { kInline = 1, kPool = 2, kPiece = 3 };
+
+namespace flag {
+inline constexpr uint8_t kAckNow = 1;    // sender is short of room: acknowledge without batching
+inline constexpr uint8_t kLastPiece = 2; // last piece of a message above the CTS
+}  // namespace flag
+
+inline constexpr size_t kInlineCapacity = 49;
+inline constexpr size_t kInlineBytesPerWord = 7;
+
+constexpr uint8_t check_byte(uint64_t seq, unsigned slots_log2) noexcept {
+  return static_cast<uint8_t>(0x80u | ((seq >> slots_log2) & 0x7fu));
+}
+constexpr uint8_t check_of(uint64_t word) noexcept { return static_cast<uint8_t>(word >> 56); }
+constexpr uint64_t checked(uint64_t value56, uint8_t check) noexcept {
+  return (value56 & kLow56) | (uint64_t{check} << 56);
+}
+
+struct SlotHeader {
+  Kind kind;
+  uint8_t flags;
+  uint8_t inline_len;
+  uint32_t tag;
+};
+
+constexpr uint64_t encode_header(const SlotHeader& h, uint8_t check) noexcept {
+  return checked((uint64_t{static_cast<uint8_t>(static_cast<uint8_t>(h.kind) | (h.flags << 4))} << 48) |
+                     (uint64_t{h.inline_len} << 40) | h.tag,
+                 check);
+}
+constexpr SlotHeader decode_header(uint64_t w) noexcept {
+  const auto kf = static_cast<uint8_t>(w >> 48);
+  return SlotHeader{static_cast<Kind>(kf & 0xf), static_cast<uint8_t>(kf >> 4), static_cast<uint8_t>(w >> 40),
+                    static_cast<uint32_t>(w)};
+}
+
+// Packs n <= 49 payload bytes into words[1..7] with `check` (unused words carry zero payload).
+inline void pack_inline(const void* src, size_t n, uint64_t words[8], uint8_t check) noexcept {
+  unsigned char buf[8 * 8] = {};
+  std::memcpy(buf, src, n);
+  for (size_t i = 0; i < 7; ++i) {
+    uint64_t v;
+    std::memcpy(&v, buf + i * kInlineBytesPerWord, 8);
+    words[i + 1] = checked(v, check);
+  }
+}
+// Number of words after word 0 that carry n inline bytes.
+constexpr size_t inline_words(size_t n) noexcept { return (n + kInlineBytesPerWord - 1) / kInlineBytesPerWord; }
+// Unpacks n bytes from words[1..]; the caller checked their check bytes.
+inline void unpack_inline(const uint64_t words[8], size_t n, void* dst) noexcept {
+  unsigned char buf[8 * 8];
+  for (size_t i = 0; i < 7; ++i) std::memcpy(buf + i * kInlineBytesPerWord, &words[i + 1], 8);
+  std::memcpy(dst, buf, n);
+}
+
+// ---- Segment header (first line of a sender's data segment) ----------------------------
+inline constexpr uint64_t kSegmentMagic = 0x3147455358425050ull;  // "PPBXSEG1"
+namespace seg {
+inline constexpr size_t kMagic = 0;        // kSegmentMagic, written last at creation
+inline constexpr size_t kFingerprint = 8;  // Layout::fingerprint() of the sender
+inline constexpr size_t kPid = 16;         // diagnostics
+}  // namespace seg
+
+// ---- Postbox header (one line before each receiver's slots) ----------------------------
+namespace postbox {
+inline constexpr size_t kEpoch = 0;      // bumped by the sender at each link resync
+inline constexpr size_t kStartSeq = 8;   // first sequence number of that epoch
+}  // namespace postbox
+
+// ---- Ack block (receiver -> sender, in the sender's node) ------------------------------
+namespace ack {
+inline constexpr size_t kReleased = 0;   // messages whose memory the sender may reuse (cumulative)
+inline constexpr size_t kEpoch = 8;      // the postbox epoch the receiver has adopted
+inline constexpr size_t kDelivered = 16; // messages delivered when that epoch was adopted
+}  // namespace ack
+
+// ---- Presence line (one per process, in every node's window from its node) --------------
+inline constexpr uint64_t kPresenceMagic = 0x45534e4553455250ull;  // "PRESENSE"
+namespace presence {
+inline constexpr size_t kMagic = 0;        // kPresenceMagic, written last
+inline constexpr size_t kState = 8;        // State
+inline constexpr size_t kFingerprint = 16; // Layout::fingerprint()
+inline constexpr size_t kPid = 24;
+inline constexpr size_t kIncarnation = 32; // random per endpoint: a restarted process differs
+enum State : uint64_t { kAbsent = 0, kUp = 1, kGone = 2 };
+}  // namespace presence
+
+}  // namespace pbx::wire

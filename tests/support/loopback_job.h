@@ -1,0 +1,105 @@
+// Loopback jobs for tests: a job's files, endpoints for every rank of it in this process
+// (created concurrently, since each waits for the others), and child processes.
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <functional>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "layout.h"
+#include "pbx/hal/loopback.h"
+#include "pbx/postbox.hpp"
+#include "support/job_name.h"
+
+namespace pbx::test {
+
+// A loopback job sized for `shape` and `cfg`.
+inline hal::LoopbackJob make_job(const JobShape& shape, const Config& cfg = {}, size_t window = 0) {
+  if (window == 0) {
+    auto need = detail::window_size_needed(shape, cfg);
+    if (!need) ADD_FAILURE() << need.error().message();
+    window = need ? *need : (2u << 20);
+  }
+  auto job = hal::LoopbackJob::create({unique_job_name(), shape.nodes, window, {}});
+  if (!job) ADD_FAILURE() << job.error().message();
+  return std::move(*job);
+}
+
+inline Result<Endpoint> open_endpoint(const hal::LoopbackJob& job, const JobShape& shape, Rank self,
+                                      const Config& cfg = {}) {
+  auto dev = hal::LoopbackDevice::open(job.spec().name, hal::NodeIdx(self.node));
+  if (!dev) return tl::unexpected(dev.error());
+  return Endpoint::create(std::move(*dev), shape, self, cfg);
+}
+
+// Endpoints for every rank of the job, indexed by flat rank (created concurrently).
+inline std::vector<Endpoint> make_endpoints(const hal::LoopbackJob& job, const JobShape& shape,
+                                            const Config& cfg = {}) {
+  std::vector<std::future<Result<Endpoint>>> futs;
+  for (uint32_t r = 0; r < shape.size(); ++r)
+    futs.push_back(std::async(std::launch::async, [&, r] { return open_endpoint(job, shape, shape.rank_of(r), cfg); }));
+  std::vector<Endpoint> eps;
+  for (auto& f : futs) {
+    auto ep = f.get();
+    if (!ep) {
+      ADD_FAILURE() << ep.error().message();
+      continue;
+    }
+    eps.push_back(std::move(*ep));
+  }
+  return eps;
+}
+
+inline std::span<const std::byte> bytes(const std::string& s) {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+inline std::span<const std::byte> bytes(const std::vector<std::byte>& v) { return {v.data(), v.size()}; }
+
+// A deterministic payload: message `i` of `size` bytes from `src`.
+inline std::vector<std::byte> pattern(size_t size, uint32_t src, uint64_t i) {
+  std::vector<std::byte> v(size);
+  uint64_t x = (uint64_t{src} << 40) ^ (i * 0x9e3779b97f4a7c15ull) ^ size;
+  for (size_t k = 0; k < size; ++k) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    v[k] = static_cast<std::byte>(x);
+  }
+  return v;
+}
+
+// Runs `body(rank)` in one child process per rank; returns each child's exit status
+// (0 = the body returned 0; a body reports failures on stderr and returns non-zero).
+inline std::vector<int> run_processes(uint32_t count, const std::function<int(uint32_t)>& body) {
+  std::vector<pid_t> pids;
+  for (uint32_t r = 0; r < count; ++r) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      int rc = 99;
+      try {
+        rc = body(r);
+      } catch (...) {
+        rc = 98;
+      }
+      std::fflush(nullptr);
+      _exit(rc);
+    }
+    pids.push_back(pid);
+  }
+  std::vector<int> status;
+  for (pid_t p : pids) {
+    int st = 0;
+    waitpid(p, &st, 0);
+    status.push_back(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+  }
+  return status;
+}
+
+}  // namespace pbx::test

@@ -1,0 +1,39 @@
+// The benchmarks pbx-perf runs, each as two processes pinned to two CPUs.
+//
+//   lat   ping-pong of one message each way; sample = round trip / 2 (one-way latency)
+//   bw    window streaming: 64 messages, then an 8-byte reply; sample = loop time / 64
+//   rate  the same loop for small messages, reported as messages per second
+//
+// Each implementation returns the per-iteration samples in nanoseconds.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pbx/base/error.h"
+
+namespace pbx::perf {
+
+enum class Test { kLat, kBw, kRate };
+const char* to_string(Test t);
+
+struct Params {
+  Test test = Test::kLat;
+  size_t size = 8;
+  uint32_t iters = 1000;   // timed iterations (loops for bw/rate)
+  uint32_t warmup = 100;
+  uint32_t window = 64;    // messages per loop (bw, rate)
+  int cpu_a = 0, cpu_b = 1;
+  double ns_per_tick = 1.0;
+};
+
+// postbox over a loopback job of 2 nodes x 1 process.
+Result<std::vector<double>> run_postbox(const Params& p);
+// The raw cache-line ping-pong (lat only): each side writes its own 64-byte line.
+Result<std::vector<double>> run_raw_pingpong(const Params& p);
+// A tight hand-written SPSC shared-memory ring (the shape of ../shared/bench/peers/src/shm_ring.c).
+Result<std::vector<double>> run_ring(const Params& p);
+
+}  // namespace pbx::perf

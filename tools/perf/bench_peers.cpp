@@ -1,0 +1,158 @@
+// The peers postbox is measured against, re-implemented here so that pbx-perf can run them
+// interleaved with postbox in one run:
+//   * the raw cache-line ping-pong: the physical limit of a one-way message between cores;
+//   * a tight hand-written SPSC ring, the shape of ../shared/bench/peers/src/shm_ring.c: per-slot
+//     sequence flag polled by the receiver, payload <= 48 B inline in the flag's line, larger
+//     payloads in the slot, messages above 32 KiB pipelined over several slots, 4 MiB ring,
+//     consumer head on its own line read by the producer only when the ring looks full.
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "bench.h"
+#include "pair.h"
+#include "pbx/base/barrier.h"
+
+namespace pbx::perf {
+
+namespace {
+
+struct alignas(64) Line {
+  std::atomic<uint64_t> v{0};
+  char pad[56];
+};
+
+constexpr size_t kInlineMax = 48;
+
+struct alignas(64) SlotHeader {
+  std::atomic<uint64_t> seq;
+  uint64_t len;
+  unsigned char inl[kInlineMax];
+};
+
+struct Ctrl {
+  Line head;  // consumer-owned
+  Line ack;   // window acks, written by the receiver
+};
+
+struct Ring {
+  Ctrl* ctrl = nullptr;
+  char* slots = nullptr;
+  size_t stride = 0, chunk = 0, nslots = 0;
+  uint64_t tail = 0, head_cache = 0, next = 0;
+
+  static size_t bytes_for(size_t chunk, size_t nslots) {
+    const size_t payload = chunk <= kInlineMax ? 0 : (chunk + 63) & ~size_t{63};
+    return sizeof(Ctrl) + nslots * (64 + payload);
+  }
+  void attach(void* mem, size_t c, size_t n) {
+    ctrl = static_cast<Ctrl*>(mem);
+    slots = static_cast<char*>(mem) + sizeof(Ctrl);
+    chunk = c;
+    nslots = n;
+    stride = 64 + (c <= kInlineMax ? 0 : ((c + 63) & ~size_t{63}));
+  }
+  SlotHeader* slot(uint64_t idx) { return reinterpret_cast<SlotHeader*>(slots + (idx % nslots) * stride); }
+  void send(const char* src, size_t len) {
+    size_t off = 0;
+    do {
+      const size_t n = std::min(len - off, chunk);
+      while (tail - head_cache >= nslots) {
+        head_cache = ctrl->head.v.load(std::memory_order_acquire);
+        if (tail - head_cache >= nslots) cpu_pause();
+      }
+      SlotHeader* h = slot(tail);
+      if (n <= kInlineMax) std::memcpy(h->inl, src + off, n);
+      else std::memcpy(reinterpret_cast<char*>(h) + 64, src + off, n);
+      h->len = n;
+      h->seq.store(tail + 1, std::memory_order_release);
+      ++tail;
+      off += n;
+    } while (off < len);
+  }
+  void recv(char* dst, size_t len) {
+    size_t off = 0;
+    do {
+      SlotHeader* h = slot(next);
+      while (h->seq.load(std::memory_order_acquire) != next + 1) cpu_pause();
+      const size_t n = h->len;
+      if (n <= kInlineMax) std::memcpy(dst + off, h->inl, n);
+      else std::memcpy(dst + off, reinterpret_cast<char*>(h) + 64, n);
+      ++next;
+      ctrl->head.v.store(next, std::memory_order_release);
+      off += n;
+    } while (off < len);
+  }
+};
+
+}  // namespace
+
+Result<std::vector<double>> run_raw_pingpong(const Params& p) {
+  SharedMem mem(sizeof(Line) * 2 + sizeof(double) * (p.iters + 1));
+  auto* lines = new (mem.get()) Line[2];
+  auto* out = reinterpret_cast<double*>(static_cast<char*>(mem.get()) + sizeof(Line) * 2);
+  const uint64_t total = uint64_t{p.warmup} + p.iters;
+  auto ok = run_pair(p.cpu_a, p.cpu_b, mem.get(), [&](int side) {
+    for (uint64_t i = 1; i <= total; ++i) {
+      if (side == 0) {
+        const uint64_t t0 = cycles();
+        lines[0].v.store(i, std::memory_order_release);
+        while (lines[1].v.load(std::memory_order_acquire) != i) cpu_pause();
+        const uint64_t t1 = cycles();
+        if (i > p.warmup) out[i - p.warmup - 1] = static_cast<double>(t1 - t0) * p.ns_per_tick / 2;
+      } else {
+        while (lines[0].v.load(std::memory_order_acquire) != i) cpu_pause();
+        lines[1].v.store(i, std::memory_order_release);
+      }
+    }
+    return 0;
+  });
+  if (!ok) return tl::unexpected(ok.error());
+  return std::vector<double>(out, out + p.iters);
+}
+
+Result<std::vector<double>> run_ring(const Params& p) {
+  const size_t ring_bytes = 4u << 20, chunk_max = 32u << 10;
+  const size_t chunk = std::min(std::max<size_t>(p.size, 1), chunk_max);
+  const size_t nslots = std::clamp<size_t>(ring_bytes / (chunk + 64), 4, 1024);
+  const size_t rb = (Ring::bytes_for(chunk, nslots) + 4095) & ~size_t{4095};
+  SharedMem mem(2 * rb + sizeof(double) * (p.iters + 1));
+  auto* out = reinterpret_cast<double*>(static_cast<char*>(mem.get()) + 2 * rb);
+  const uint64_t total = uint64_t{p.warmup} + p.iters;
+  auto ok = run_pair(p.cpu_a, p.cpu_b, mem.get(), [&](int side) {
+    Ring ab, ba;
+    ab.attach(mem.get(), chunk, nslots);
+    ba.attach(static_cast<char*>(mem.get()) + rb, chunk, nslots);
+    std::vector<char> src(std::max<size_t>(p.size, 1), 0x5a), dst(std::max<size_t>(p.size, 1));
+    for (uint64_t i = 1; i <= total; ++i) {
+      if (p.test == Test::kLat) {
+        if (side == 0) {
+          const uint64_t t0 = cycles();
+          ab.send(src.data(), p.size);
+          ba.recv(dst.data(), p.size);
+          const uint64_t t1 = cycles();
+          if (i > p.warmup) out[i - p.warmup - 1] = static_cast<double>(t1 - t0) * p.ns_per_tick / 2;
+        } else {
+          ab.recv(dst.data(), p.size);
+          ba.send(dst.data(), p.size);
+        }
+      } else {
+        if (side == 0) {
+          const uint64_t t0 = cycles();
+          for (uint32_t w = 0; w < p.window; ++w) ab.send(src.data(), p.size);
+          while (ab.ctrl->ack.v.load(std::memory_order_acquire) != i) cpu_pause();
+          const uint64_t t1 = cycles();
+          if (i > p.warmup) out[i - p.warmup - 1] = static_cast<double>(t1 - t0) * p.ns_per_tick / p.window;
+        } else {
+          for (uint32_t w = 0; w < p.window; ++w) ab.recv(dst.data(), p.size);
+          ab.ctrl->ack.v.store(i, std::memory_order_release);
+        }
+      }
+    }
+    return 0;
+  });
+  if (!ok) return tl::unexpected(ok.error());
+  return std::vector<double>(out, out + p.iters);
+}
+
+}  // namespace pbx::perf

@@ -1,0 +1,99 @@
+// postbox side of the benchmarks: the public API only, as an application uses it.
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+
+#include "bench.h"
+#include "layout.h"
+#include "pair.h"
+#include "pbx/hal/loopback.h"
+#include "pbx/postbox.hpp"
+
+namespace pbx::perf {
+
+const char* to_string(Test t) {
+  switch (t) {
+    case Test::kLat: return "lat";
+    case Test::kBw: return "bw";
+    case Test::kRate: return "rate";
+  }
+  return "?";
+}
+
+namespace {
+
+int postbox_side(int side, const Params& p, const std::string& job, const JobShape& shape, const Config& cfg,
+                 double* out) {
+  auto dev = hal::LoopbackDevice::open(job, hal::NodeIdx(static_cast<uint16_t>(side)));
+  if (!dev) {
+    std::fprintf(stderr, "pbx-perf: %s\n", dev.error().message().c_str());
+    return 2;
+  }
+  auto ep = Endpoint::create(std::move(*dev), shape, Rank{static_cast<uint16_t>(side), 0}, cfg);
+  if (!ep) {
+    std::fprintf(stderr, "pbx-perf: %s\n", ep.error().message().c_str());
+    return 2;
+  }
+  const Rank peer{static_cast<uint16_t>(1 - side), 0};
+  std::vector<std::byte> msg(p.size, std::byte{0x5a});
+  std::vector<std::byte> buf(std::max<size_t>(p.size, 8));
+  const std::byte ack[8] = {};
+  auto check = [&](const auto& r) {
+    if (r) return true;
+    std::fprintf(stderr, "pbx-perf: side %d: %s\n", side, r.error().message().c_str());
+    return false;
+  };
+  const uint32_t total = p.warmup + p.iters;
+  for (uint32_t i = 0; i < total; ++i) {
+    if (p.test == Test::kLat) {
+      if (side == 0) {
+        const uint64_t t0 = cycles();
+        if (!check(ep->send(peer, msg)) || !check(ep->recv(buf, peer))) return 1;
+        const uint64_t t1 = cycles();
+        if (i >= p.warmup) out[i - p.warmup] = static_cast<double>(t1 - t0) * p.ns_per_tick / 2;
+      } else {
+        if (!check(ep->recv(buf, peer)) || !check(ep->send(peer, {buf.data(), p.size}))) return 1;
+      }
+    } else {
+      if (side == 0) {
+        const uint64_t t0 = cycles();
+        for (uint32_t w = 0; w < p.window; ++w)
+          if (!check(ep->send(peer, msg))) return 1;
+        if (!check(ep->recv(buf, peer))) return 1;
+        const uint64_t t1 = cycles();
+        if (i >= p.warmup) out[i - p.warmup] = static_cast<double>(t1 - t0) * p.ns_per_tick / p.window;
+      } else {
+        for (uint32_t w = 0; w < p.window; ++w)
+          if (!check(ep->recv(buf, peer))) return 1;
+        if (!check(ep->send(peer, ack))) return 1;
+      }
+    }
+  }
+  if (auto c = ep->close(); !c) {
+    std::fprintf(stderr, "pbx-perf: side %d: %s\n", side, c.error().message().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+Result<std::vector<double>> run_postbox(const Params& p) {
+  static std::atomic<int> counter{0};
+  const JobShape shape{2, 1};
+  auto cfg = Config::from_env();
+  if (!cfg) return tl::unexpected(cfg.error());
+  auto window = detail::window_size_needed(shape, *cfg);
+  if (!window) return tl::unexpected(window.error());
+  const std::string name = "pbx-perf-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+  auto job = hal::LoopbackJob::create({name, shape.nodes, *window, {}});
+  if (!job) return tl::unexpected(job.error());
+  SharedMem mem(sizeof(double) * (p.iters + 1));
+  auto* out = static_cast<double*>(mem.get());
+  auto ok = run_pair(p.cpu_a, p.cpu_b, out, [&](int side) { return postbox_side(side, p, name, shape, *cfg, out); });
+  if (!ok) return tl::unexpected(ok.error());
+  return std::vector<double>(out, out + p.iters);
+}
+
+}  // namespace pbx::perf
