@@ -3,12 +3,17 @@
 //
 // Two-sided: both nodes run this binary at the same time. Each node owns one slot at the top of
 // BAR2, chosen by its ivshmem peer id (IVPosition, BAR0 offset 8):
-//   slot + 0   ready word: kReady | nonce, stored after the payload (single writer: this node)
-//   slot + 8   verdict word: what this node found in the peer's payload (kGood/kBad | nonce)
-//   slot + 64  payload: a pattern derived from (nonce, peer id)
+//   slot + 0    ready word: kReady | nonce, stored after the payload
+//   slot + 8    verdict word: what this node found in the peer's payload (kGood or kBad | nonce)
+//   slot + 16   done word: this node has read everything of the peer's it needs
+//   slot + 64   payload: a pattern derived from (nonce, peer id)
 // Each node writes its payload and ready word, waits for another slot to become ready, checks
-// that payload, publishes its verdict, and waits for the peer's verdict on its own payload. No
-// compare-and-swap: under TCG, atomics of two QEMU processes on one memory are not atomic.
+// that payload, publishes its verdict, and waits for the peer's verdict on its own payload.
+// Then both leave the area as they found it, all zero: each clears its own slot once the peer is
+// done with it, clears the peer's done word once it has seen it, and exits only when its own done
+// word was cleared, so that no write of this test lands after both nodes have moved on.
+// Every word has one writer at a time and no compare-and-swap is used: under TCG, atomics of
+// two QEMU processes on one memory are not atomic with each other.
 #include <atomic>
 #include <cstring>
 
@@ -58,6 +63,16 @@ TEST_F(IvshmemSysfsTest, BarsHaveTheIvshmemLayout) {
   EXPECT_LE(read32(*bar0, kIvPosition), 65535u);
 }
 
+// Waits until the word at `off` satisfies `done` or the deadline passes; returns the last value.
+template <class Pred>
+uint64_t wait_word(const MmapRegion& m, size_t off, uint64_t deadline, Pred done) {
+  for (;;) {
+    const uint64_t v = word(m, off).load(std::memory_order_acquire);
+    if (done(v) || now_ns() >= deadline) return v;
+    cpu_pause();
+  }
+}
+
 TEST_F(IvshmemSysfsTest, SharedMemoryCrossesBetweenTheTwoNodesBothWays) {
   auto bar0 = map_sysfs_bar(dev_, 0);
   ASSERT_TRUE(bar0) << bar0.error().message();
@@ -70,44 +85,58 @@ TEST_F(IvshmemSysfsTest, SharedMemoryCrossesBetweenTheTwoNodesBothWays) {
   const uint32_t nonce = run_nonce();
   const size_t area = bar2->size() - kAreaSize;
   auto slot = [&](uint32_t id) { return area + id * kSlotSize; };
+  const uint64_t deadline = now_ns() + peer_timeout_ns();
+  const uint64_t timeout_s = peer_timeout_ns() / 1'000'000'000;
 
   // Publish: payload, then flush, then the ready word that vouches for it.
   auto* mine = reinterpret_cast<uint64_t*>(bar2->data() + slot(self) + kPayloadOff);
   for (size_t i = 0; i < kPayloadWords; ++i) mine[i] = pattern(nonce, self, i);
   wc_flush();
-  // Release: pairs with the peer's acquire load of its ready word in the wait below.
+  // Release: pairs with the peer's acquire load of this ready word in its scan below.
   word(*bar2, slot(self)).store(tag(kReady, nonce), std::memory_order_release);
   wc_flush();
 
-  // Wait for exactly one other node to publish.
-  const uint64_t deadline = now_ns() + peer_timeout_ns();
-  int64_t peer = -1;
-  while (peer < 0 && now_ns() < deadline) {
+  // Wait for another node to publish.
+  int64_t found = -1;
+  while (found < 0 && now_ns() < deadline) {
     for (uint32_t id = 0; id < kSlots; ++id)
-      if (id != self && word(*bar2, slot(id)).load(std::memory_order_acquire) == tag(kReady, nonce)) peer = id;
+      if (id != self && word(*bar2, slot(id)).load(std::memory_order_acquire) == tag(kReady, nonce)) found = id;
     cpu_pause();
   }
-  ASSERT_GE(peer, 0) << "node " << self << ": no peer published its payload within " << peer_timeout_ns() / 1'000'000'000
-                     << " s (is the other node running this test?)";
+  ASSERT_GE(found, 0) << "node " << self << ": no peer published its payload within " << timeout_s
+                      << " s (is the other node running this test?)";
+  const auto peer = static_cast<uint32_t>(found);
   from_peer_barrier();  // the payload loads below after the ready word's load
-  const auto* theirs = reinterpret_cast<const uint64_t*>(bar2->data() + slot(static_cast<uint32_t>(peer)) + kPayloadOff);
+  const auto* theirs = reinterpret_cast<const uint64_t*>(bar2->data() + slot(peer) + kPayloadOff);
   size_t wrong = 0, first_wrong = 0;
   for (size_t i = 0; i < kPayloadWords; ++i)
-    if (theirs[i] != pattern(nonce, static_cast<uint32_t>(peer), i) && wrong++ == 0) first_wrong = i;
-  EXPECT_EQ(wrong, 0u) << "node " << self << " read " << wrong << " wrong words from node " << peer
-                       << "'s payload, the first at word " << first_wrong;
+    if (theirs[i] != pattern(nonce, peer, i) && wrong++ == 0) first_wrong = i;
+  EXPECT_EQ(wrong, 0u) << "node " << self << " read " << wrong << " wrong words of " << kPayloadWords
+                       << " from node " << peer << "'s payload, the first at word " << first_wrong;
   word(*bar2, slot(self) + 8).store(tag(wrong == 0 ? kGood : kBad, nonce), std::memory_order_release);
   wc_flush();
 
   // The peer's verdict on this node's payload: the other direction.
-  uint64_t verdict = 0;
-  while (now_ns() < deadline) {
-    verdict = word(*bar2, slot(static_cast<uint32_t>(peer)) + 8).load(std::memory_order_acquire);
-    if (verdict == tag(kGood, nonce) || verdict == tag(kBad, nonce)) break;
-    cpu_pause();
-  }
+  const uint64_t verdict = wait_word(*bar2, slot(peer) + 8, deadline,
+                                     [&](uint64_t v) { return v == tag(kGood, nonce) || v == tag(kBad, nonce); });
   EXPECT_EQ(verdict, tag(kGood, nonce)) << "node " << peer << "'s verdict on node " << self << "'s payload: "
                                         << (verdict == tag(kBad, nonce) ? "wrong data" : "none within the time-out");
+
+  // Leave the area zero (see the top of this file).
+  word(*bar2, slot(self) + 16).store(tag(kReady, nonce), std::memory_order_release);
+  wc_flush();
+  const uint64_t peer_done = wait_word(*bar2, slot(peer) + 16, deadline, [&](uint64_t v) { return v == tag(kReady, nonce); });
+  ASSERT_EQ(peer_done, tag(kReady, nonce)) << "node " << peer << " did not finish within " << timeout_s << " s";
+  std::memset(bar2->data() + slot(self) + kPayloadOff, 0, kPayloadWords * 8);
+  word(*bar2, slot(self)).store(0, std::memory_order_relaxed);
+  word(*bar2, slot(self) + 8).store(0, std::memory_order_relaxed);
+  // Release: the clears above land before the peer sees its done word cleared and exits.
+  word(*bar2, slot(peer) + 16).store(0, std::memory_order_release);
+  wc_flush();
+  const uint64_t own_done = wait_word(*bar2, slot(self) + 16, deadline, [](uint64_t v) { return v == 0; });
+  EXPECT_EQ(own_done, 0u) << "node " << peer << " did not clear this node's done word within " << timeout_s << " s";
+  for (size_t off = 0; off < kSlotSize; off += 8)
+    ASSERT_EQ(word(*bar2, slot(self) + off).load(std::memory_order_relaxed), 0u) << "slot " << self << " + " << off;
 }
 
 }  // namespace
