@@ -8,6 +8,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(g++ cmake ninja-build pkg-config make git
+            linux-libc-dev  # <linux/vfio.h>
             libexpected-dev libdpdk-dev libpci-dev pciutils
             libgtest-dev libgmock-dev)
 TEST_PKGS=(python3

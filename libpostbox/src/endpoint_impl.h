@@ -80,6 +80,10 @@ struct RxChannel {
   Rank src{};
   uint32_t views_out = 0;
   uint32_t out_of_order = 0;    // bits set in release_bits
+  // After a link resync: once `expected` reaches skip_from, it jumps to skip_to (the
+  // messages in between never landed; the sender was told they were lost).
+  uint64_t skip_from = UINT64_MAX, skip_to = 0;
+  uint64_t delivered_at_epoch = 0;  // reported with the epoch
 };
 
 // A decoded, bounds-checked indicator.
@@ -192,12 +196,19 @@ class EndpointImpl {
   Result<RecvInfo> deliver(RxChannel& ch, const Indicator& ind, std::span<std::byte> buf) noexcept;
   Result<RecvInfo> receive_pieces(RxChannel& ch, Indicator ind, std::span<std::byte> buf) noexcept;
   void consume(RxChannel& ch, uint8_t flags) noexcept;
+  void advance_expected(RxChannel& ch) noexcept {
+    if (++ch.expected == ch.skip_from) [[unlikely]] {
+      ch.expected = ch.skip_to;
+      ch.skip_from = UINT64_MAX;
+    }
+  }
   void release_seq(RxChannel& ch, uint64_t seq) noexcept;
   void write_ack(RxChannel& ch) noexcept;
   void write_idle_acks() noexcept;
   void on_bad_indicator(RxChannel& ch, const char* what, uint64_t value, uint64_t limit) noexcept;
   void scan_segments() noexcept;
   void check_epoch(RxChannel& ch) noexcept;
+  void write_resync_ack(RxChannel& ch) noexcept;
   Result<RecvInfo> take_pending_error() noexcept;
   void idle_poll() noexcept;
 
@@ -239,6 +250,7 @@ class EndpointImpl {
   uint32_t pending_requests_ = 0;
   uint32_t request_generation_ = 0;
   uint32_t unacked_ = 0;        // rx channels with released > acked
+  uint32_t resyncing_ = 0;      // tx channels waiting for a receiver to adopt a new epoch
   uint32_t rr_cursor_ = 0;      // round-robin start in active_
   uint32_t idle_polls_ = 0;
   uint64_t ops_ = 0;

@@ -241,8 +241,11 @@ void EndpointImpl::check_links() noexcept {
 
 void EndpointImpl::on_link_down(uint16_t node) noexcept {
   ++stats_.link_down_events;
-  for (TxChannel& t : tx_)
-    if (t.dst.node == node && t.state != ChannelState::kCorrupt) t.state = ChannelState::kLinkDown;
+  for (TxChannel& t : tx_) {
+    if (t.dst.node != node || t.state == ChannelState::kCorrupt) continue;
+    if (t.state == ChannelState::kResyncing) --resyncing_;
+    t.state = ChannelState::kLinkDown;
+  }
   for (RxChannel& x : rx_)
     if (x.src.node == node && x.state == ChannelState::kOk) x.state = ChannelState::kLinkDown;
 }
@@ -274,11 +277,14 @@ void EndpointImpl::on_link_up(uint16_t node) noexcept {
     t.postbox_header.store64_release(wire::postbox::kEpoch, t.epoch, StoreKind::kControl);
     t.postbox_header.push();
     t.state = ChannelState::kResyncing;
+    ++resyncing_;
   }
-  for (RxChannel& x : rx_) {
+  for (RxChannel& x : rx_) {  // acknowledgements written during the outage were lost: again
     if (x.src.node != node) continue;
     if (x.state == ChannelState::kLinkDown) x.state = ChannelState::kOk;
-    if (x.active && x.state == ChannelState::kOk && ack_segment_created_[node] != 0) write_ack(x);  // may have been lost
+    if (!x.active || x.state != ChannelState::kOk || ack_segment_created_[node] == 0) continue;
+    if (x.epoch != 0) write_resync_ack(x);
+    else write_ack(x);
   }
   seg.win.push();
 }
@@ -310,7 +316,10 @@ int EndpointImpl::progress() noexcept {
   if (pending_requests_ != 0) work += progress_requests();
   write_idle_acks();
   if ((++idle_polls_ & 255) == 0) scan_segments();
-  maybe_check_links();
+  if ((idle_polls_ & 63) == 0) check_links();
+  if (resyncing_ != 0)
+    for (TxChannel& t : tx_)
+      if (t.state == ChannelState::kResyncing) refresh_acks(t);
   return work;
 }
 

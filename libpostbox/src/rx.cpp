@@ -178,7 +178,8 @@ Peek EndpointImpl::find_ready(Rank src, RxChannel*& out, Indicator& ind) noexcep
 // ---- releasing and acknowledging -------------------------------------------------------
 
 void EndpointImpl::consume(RxChannel& ch, uint8_t flags) noexcept {
-  const uint64_t seq = ch.expected++;
+  const uint64_t seq = ch.expected;
+  advance_expected(ch);
   if ((flags & wire::flag::kAckNow) != 0) ch.ack_now = true;
   release_seq(ch, seq);
 }
@@ -242,9 +243,11 @@ void EndpointImpl::idle_poll() noexcept {
   if ((++idle_polls_ & 255) == 0) scan_segments();
 }
 
-// After a link outage the sender starts a new epoch at sequence `start`: what was sent
-// before and not delivered here is dropped (never delivered twice), and the receiver tells
-// the sender how much it delivered, so that the sender can report exactly what was lost.
+// After a link outage the sender starts a new epoch at sequence `start` (its next one).
+// Messages whose indicators landed before the outage are whole (their payload was flushed
+// first) and are still delivered; the ones after them never landed. The receiver tells the
+// sender how many it will have delivered, so the sender reports exactly the lost ones, and
+// skips their sequence numbers: nothing is delivered twice, nothing lost silently.
 void EndpointImpl::check_epoch(RxChannel& ch) noexcept {
   // Acquire: pairs with the sender's release store of the epoch after the start sequence.
   const uint64_t e = ch.postbox_header.load64_acquire(wire::postbox::kEpoch);
@@ -254,24 +257,39 @@ void EndpointImpl::check_epoch(RxChannel& ch) noexcept {
     on_bad_indicator(ch, "epoch start", start, ch.expected);
     return;
   }
-  const uint64_t delivered = ch.expected;
-  const uint32_t mask = layout_.slots() - 1;
-  for (uint64_t s = ch.expected; s < start; ++s) {  // never delivered: their memory is free
-    bit_set(ch.release_bits, s & mask);
+  uint64_t present = ch.expected;  // indicators already here, in sequence
+  while (present < start) {
+    const size_t off = static_cast<size_t>(present & slots_mask_) * wire::kLine;
+    // Acquire: pairs with the sender's release store of word 0 in publish().
+    if (wire::check_of(ch.slots.load64_acquire(off)) != wire::check_byte(present, slots_log2_)) break;
+    ++present;
+  }
+  for (uint64_t s = present; s < start; ++s) {  // never landed: their memory is free
+    bit_set(ch.release_bits, s & slots_mask_);
     ++ch.out_of_order;
   }
-  ch.expected = start;
   ch.epoch = e;
-  if (ch.released < start && bit_test(ch.release_bits, ch.released & mask)) {
-    bit_clear(ch.release_bits, ch.released & mask);  // absorb them (unless a view holds an earlier one)
+  if (present == ch.expected) {
+    ch.expected = start;
+  } else {
+    ch.skip_from = present;
+    ch.skip_to = start;
+  }
+  if (ch.released < start && bit_test(ch.release_bits, ch.released & slots_mask_)) {
+    bit_clear(ch.release_bits, ch.released & slots_mask_);  // absorb the freed run (unless a view holds an earlier one)
     --ch.out_of_order;
     release_seq(ch, ch.released);
   }
-  ch.ack.store64(wire::ack::kDelivered, delivered, StoreKind::kControl);
+  ch.delivered_at_epoch = present;
+  write_resync_ack(ch);
+}
+
+void EndpointImpl::write_resync_ack(RxChannel& ch) noexcept {
+  ch.ack.store64(wire::ack::kDelivered, ch.delivered_at_epoch, StoreKind::kControl);
   ch.ack.store64(wire::ack::kReleased, ch.released, StoreKind::kControl);
   ch.ack.flush();  // the counts land before the epoch that validates them
   // Release: pairs with the acquire load of the epoch in refresh_acks().
-  ch.ack.store64_release(wire::ack::kEpoch, e, StoreKind::kControl);
+  ch.ack.store64_release(wire::ack::kEpoch, ch.epoch, StoreKind::kControl);
   ch.ack.push();
   ch.acked = ch.released;
   if (ch.unacked) {
@@ -464,7 +482,7 @@ Result<MessageView> EndpointImpl::recv_view(Rank src, bool blocking) noexcept {
       } else {
         v.ptr_ = ch->pool.at(ind.pool_off);  // zero-copy: the message stays in the pool until released
       }
-      ++ch->expected;
+      advance_expected(*ch);
       ++ch->views_out;
       if ((ind.flags & wire::flag::kAckNow) != 0) ch->ack_now = true;
       ++stats_.rx_msgs;

@@ -86,6 +86,7 @@ bool EndpointImpl::refresh_acks(TxChannel& ch) noexcept {
     if (ch.ack.load64_acquire(wire::ack::kEpoch) != ch.epoch) return true;  // not adopted yet
     const uint64_t delivered = ch.ack.load64(wire::ack::kDelivered);
     const uint64_t rel = ch.ack.load64(wire::ack::kReleased);
+    --resyncing_;
     if (delivered < ch.released || delivered > ch.resync_start || rel < ch.released || rel > ch.head) {
       ++stats_.bad_acks;
       ch.state = ChannelState::kCorrupt;

@@ -39,9 +39,25 @@ inline Result<Endpoint> open_endpoint(const hal::LoopbackJob& job, const JobShap
   return Endpoint::create(std::move(*dev), shape, self, cfg);
 }
 
+// Closes every endpoint concurrently, as the processes of a job do: each writes its final
+// acknowledgements and then waits for the acknowledgements of what it sent.
+inline void close_all(std::vector<Endpoint>& eps) {
+  std::vector<std::thread> ts;
+  for (Endpoint& e : eps) ts.emplace_back([&e] { (void)e.close(); });
+  for (auto& t : ts) t.join();
+}
+
+// The endpoints of every rank of a job, indexed by flat rank; closed together at the end.
+class Endpoints : public std::vector<Endpoint> {
+ public:
+  using std::vector<Endpoint>::vector;
+  Endpoints(std::vector<Endpoint>&& v) : std::vector<Endpoint>(std::move(v)) {}  // NOLINT
+  Endpoints(Endpoints&&) = default;
+  ~Endpoints() { close_all(*this); }
+};
+
 // Endpoints for every rank of the job, indexed by flat rank (created concurrently).
-inline std::vector<Endpoint> make_endpoints(const hal::LoopbackJob& job, const JobShape& shape,
-                                            const Config& cfg = {}) {
+inline Endpoints make_endpoints(const hal::LoopbackJob& job, const JobShape& shape, const Config& cfg = {}) {
   std::vector<std::future<Result<Endpoint>>> futs;
   for (uint32_t r = 0; r < shape.size(); ++r)
     futs.push_back(std::async(std::launch::async, [&, r] { return open_endpoint(job, shape, shape.rank_of(r), cfg); }));
@@ -54,7 +70,7 @@ inline std::vector<Endpoint> make_endpoints(const hal::LoopbackJob& job, const J
     }
     eps.push_back(std::move(*ep));
   }
-  return eps;
+  return Endpoints(std::move(eps));
 }
 
 inline std::span<const std::byte> bytes(const std::string& s) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "pbx/api.h"
 #include "pbx/base/error.h"
 
 namespace pbx {
@@ -20,7 +21,7 @@ struct Rank {
 inline constexpr Rank kAnySource{0xffff, 0xffff};
 
 // The shape of a job: `nodes` nodes with `procs_per_node` processes each.
-struct JobShape {
+struct PBX_API JobShape {
   uint16_t nodes = 1;
   uint16_t procs_per_node = 1;
 
@@ -43,7 +44,7 @@ struct JobShape {
 // The postbox protocol's sizes. Every process of a job must use the same values (they are
 // compared when processes meet). Defaults suit a few processes per node on a laptop and on
 // NTB windows of 64 MiB and more.
-struct Config {
+struct PBX_API Config {
   // Indicator slots in each sender->receiver postbox: messages in flight per pair.
   uint32_t postbox_slots = 256;           // power of two, 8..4096
   // Buffer pool of each sender's segment on each node it sends to.
@@ -81,6 +82,6 @@ struct Config {
 };
 
 // Parses "64", "4K", "1M", "2G" (binary units). The error names `what`.
-Result<uint64_t> parse_size(const std::string& text, const char* what);
+PBX_API Result<uint64_t> parse_size(const std::string& text, const char* what);
 
 }  // namespace pbx

@@ -18,6 +18,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#if defined(__GNUC__)
+#define PBX_C_API __attribute__((visibility("default")))
+#else
+#define PBX_C_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -72,29 +78,29 @@ typedef struct pbx_config {
   uint32_t max_pending_sends;
 } pbx_config;
 
-void pbx_config_init(pbx_config* cfg);
+PBX_C_API void pbx_config_init(pbx_config* cfg);
 
 /* Joins the job described by pbxrun's environment. cfg may be NULL (defaults). */
-int pbx_endpoint_from_env(const pbx_config* cfg, pbx_endpoint** out);
+PBX_C_API int pbx_endpoint_from_env(const pbx_config* cfg, pbx_endpoint** out);
 /* Closes (final acks, waits for outstanding messages) and frees. Returns close()'s result. */
-int pbx_endpoint_destroy(pbx_endpoint* ep);
+PBX_C_API int pbx_endpoint_destroy(pbx_endpoint* ep);
 
-pbx_rank pbx_self(const pbx_endpoint* ep);
-uint32_t pbx_job_nodes(const pbx_endpoint* ep);
-uint32_t pbx_job_procs_per_node(const pbx_endpoint* ep);
+PBX_C_API pbx_rank pbx_self(const pbx_endpoint* ep);
+PBX_C_API uint32_t pbx_job_nodes(const pbx_endpoint* ep);
+PBX_C_API uint32_t pbx_job_procs_per_node(const pbx_endpoint* ep);
 
-int pbx_send(pbx_endpoint* ep, pbx_rank dst, const void* buf, size_t len, uint32_t tag);
-int pbx_try_send(pbx_endpoint* ep, pbx_rank dst, const void* buf, size_t len, uint32_t tag);
-int pbx_recv(pbx_endpoint* ep, pbx_rank src, void* buf, size_t cap, pbx_recv_info* info);
-int pbx_try_recv(pbx_endpoint* ep, pbx_rank src, void* buf, size_t cap, pbx_recv_info* info);
-int pbx_probe(pbx_endpoint* ep, pbx_rank src, pbx_recv_info* info);
+PBX_C_API int pbx_send(pbx_endpoint* ep, pbx_rank dst, const void* buf, size_t len, uint32_t tag);
+PBX_C_API int pbx_try_send(pbx_endpoint* ep, pbx_rank dst, const void* buf, size_t len, uint32_t tag);
+PBX_C_API int pbx_recv(pbx_endpoint* ep, pbx_rank src, void* buf, size_t cap, pbx_recv_info* info);
+PBX_C_API int pbx_try_recv(pbx_endpoint* ep, pbx_rank src, void* buf, size_t cap, pbx_recv_info* info);
+PBX_C_API int pbx_probe(pbx_endpoint* ep, pbx_rank src, pbx_recv_info* info);
 /* Returns how much work was done (>= 0). */
-int pbx_progress(pbx_endpoint* ep);
+PBX_C_API int pbx_progress(pbx_endpoint* ep);
 
 /* Message of the calling thread's last failed call ("" if none). */
-const char* pbx_last_error(const pbx_endpoint* ep);
+PBX_C_API const char* pbx_last_error(const pbx_endpoint* ep);
 /* Short name of a code ("would_block"). */
-const char* pbx_strerror(int code);
+PBX_C_API const char* pbx_strerror(int code);
 
 #ifdef __cplusplus
 }

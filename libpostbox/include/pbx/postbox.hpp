@@ -23,6 +23,7 @@
 #include <memory>
 #include <span>
 
+#include "pbx/api.h"
 #include "pbx/config.hpp"
 
 namespace pbx {
@@ -33,7 +34,7 @@ class Device;
 class Endpoint;
 namespace detail {
 class EndpointImpl;
-EndpointImpl& impl_of(Endpoint& ep) noexcept;  // tests and tools: the internals
+PBX_API EndpointImpl& impl_of(Endpoint& ep) noexcept;  // tests and tools: the internals
 }
 
 struct RecvInfo {
@@ -61,7 +62,7 @@ struct Stats {
 // A received message borrowed in place (zero-copy). Valid until released (destruction or
 // Endpoint::release); its memory is handed back to the sender only then. Must not outlive
 // its Endpoint. Messages above the CTS arrive in pieces and cannot be borrowed: use recv().
-class MessageView {
+class PBX_API MessageView {
  public:
   MessageView() = default;
   MessageView(MessageView&& o) noexcept;
@@ -94,7 +95,7 @@ struct SendHandle {
   uint32_t generation = 0;
 };
 
-class Endpoint {
+class PBX_API Endpoint {
  public:
   // Joins the job that pbxrun describes in the environment (PBX_BACKEND, PBX_JOB, PBX_NODES,
   // PBX_PROCS_PER_NODE, PBX_NODE, PBX_LOCAL); the config comes from `cfg` overridden by

@@ -1,0 +1,48 @@
+// The product path: IvshmemDevice over the real ivshmem device, through VFIO.
+#include <algorithm>
+
+#include "pbx/hal/ivshmem.h"
+#include "pbx/ivshmem/ivshmem.h"
+
+namespace pbx::hal {
+
+namespace {
+
+MemType to_hal(vfio::MemType t) noexcept {
+  return t == vfio::MemType::kWriteCombining ? MemType::kWriteCombining : MemType::kUncached;
+}
+
+class VfioIvshmemPort final : public IvshmemPort {
+ public:
+  explicit VfioIvshmemPort(ivshmem::Ivshmem dev) noexcept : dev_(std::move(dev)) {}
+
+  std::string name() const override { return dev_.bdf().str(); }
+  std::span<std::byte> control_memory() const noexcept override { return dev_.shared_memory(); }
+  std::span<std::byte> data_memory() const noexcept override { return dev_.shared_memory_data().mem; }
+  MemType data_mem_type() const noexcept override { return to_hal(dev_.shared_memory_data().mem_type); }
+  uint16_t peer_id() const noexcept override { return dev_.peer_id(); }
+  uint16_t vector_count() const noexcept override {
+    return static_cast<uint16_t>(std::min<uint32_t>(dev_.vector_count(), 0xffff));
+  }
+  void ring(uint16_t peer_id, uint16_t vector) noexcept override { dev_.ring(peer_id, vector); }
+  Result<bool> wait(uint16_t vector, uint64_t timeout_ns) override {
+    return dev_.wait(vector, static_cast<int64_t>(std::min<uint64_t>(timeout_ns, INT64_MAX)));
+  }
+
+ private:
+  ivshmem::Ivshmem dev_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<IvshmemDevice>> IvshmemDevice::open(const vfio::Bdf& bdf, const IvshmemOptions& opts) {
+  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
+  ivshmem::Options o;
+  o.vfio = opts.vfio;
+  o.write_combining = opts.write_combining;
+  auto dev = ivshmem::Ivshmem::open(bdf, o);
+  if (!dev) return tl::unexpected(dev.error());
+  return attach(std::make_unique<VfioIvshmemPort>(std::move(*dev)), opts);
+}
+
+}  // namespace pbx::hal

@@ -1,0 +1,60 @@
+// pbx-perf: its options, its errors and the JSON records it prints. (It measures speed; this
+// test only checks that it runs and says what it measured, never how fast.)
+#include <gtest/gtest.h>
+
+#include "support/run_command.h"
+
+namespace pbx {
+namespace {
+
+using test::run_command;
+
+TEST(PbxPerf, JsonHasOneRecordPerTestAndSizeWithTheRequiredFields) {
+  auto r = run_command({PBX_PERF, "--test", "lat,bw,rate", "--sizes", "8,1K", "--runs", "1", "--iters", "200",
+                        "--json", "--no-compare"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.front(), '[');
+  size_t records = 0;
+  for (size_t pos = 0; (pos = r.out.find("{\"test\"", pos)) != std::string::npos; ++pos) ++records;
+  EXPECT_EQ(records, 6u);
+  for (const char* key : {"\"test\": \"lat\"", "\"test\": \"bw\"", "\"test\": \"rate\"", "\"size\": 1024",
+                          "\"median_ns\"", "\"p99_ns\"", "\"msgs_per_s\"", "\"gbytes_per_s\""})
+    EXPECT_NE(r.out.find(key), std::string::npos) << key << "\n" << r.out;
+}
+
+TEST(PbxPerf, CompareAddsThePeersAndTheirRatios) {
+  auto r = run_command({PBX_PERF, "--test", "lat", "--sizes", "8", "--runs", "1", "--iters", "200", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("\"ring_median_ns\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"ratio_vs_raw\""), std::string::npos) << r.out;
+  auto table = run_command({PBX_PERF, "--test", "rate", "--sizes", "8", "--runs", "1", "--iters", "200"});
+  ASSERT_EQ(table.status, 0) << table.err;
+  EXPECT_NE(table.out.find("8 B message rate / ring"), std::string::npos) << table.out;
+}
+
+TEST(PbxPerf, BadOptionsAreUsageErrors) {
+  struct Case {
+    std::vector<std::string> args;
+    const char* message;
+  } cases[] = {
+      {{"--test", "speed"}, "unknown test 'speed'"},
+      {{"--sizes", "8,huge"}, "'huge' is not a size"},
+      {{"--runs", "0"}, "--runs '0' is invalid"},
+      {{"--cpus", "1"}, "give two CPUs"},
+      {{"--cpus", "1,1"}, "two different CPUs"},
+      {{"--frobnicate"}, "unknown option --frobnicate"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> argv{PBX_PERF};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    auto r = run_command(argv);
+    EXPECT_EQ(r.status, 2) << c.message;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+  }
+  auto help = run_command({PBX_PERF, "--help"});
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("--json"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pbx
