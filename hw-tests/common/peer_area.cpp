@@ -91,8 +91,8 @@ Result<void> PeerArea::sync(uint32_t step) {
   // Release: pairs with the acquire load of this word in the peer's sync().
   word(self_, kStep).store(tag_ + step, std::memory_order_release);
   wc_flush();
-  // The peer may already be one phase further (it saw our step and moved on).
-  auto v = wait_word(peer_, kStep, [&](uint64_t w) { return w == tag_ + step || w == tag_ + step + 1; },
+  // The peer may already be one phase further (it saw our step and went on to its next).
+  auto v = wait_word(peer_, kStep, [&](uint64_t w) { return (w >> 32) == (tag_ >> 32) && w >= tag_ + step; },
                      ("reach phase " + std::to_string(step)).c_str());
   if (!v) return tl::unexpected(v.error());
   from_peer_barrier();  // the caller's loads of the peer's payload come after the step's load
