@@ -64,15 +64,13 @@ GROUP=$(basename "$(readlink "$DEV/iommu_group")")
 export PBX_DEVICE=$BDF PBX_HW_NONCE=$NONCE PBX_HW_PEER_TIMEOUT_S=$PEER_TIMEOUT PBX_HW_VM=$VM
 mark "READY vm=$VM device=$BDF group=$GROUP"
 
-# run_test NAME COMMAND...: output to the console and to /tmp/out; verdict in $status and $rc.
+# run_test COMMAND...: output to the console and to /tmp/out; verdict in $status and $rc.
 mkfifo /tmp/out.fifo
 run_test() {
-  name=$1
-  shift
   rm -f /tmp/timed-out
   tee /tmp/out </tmp/out.fifo &
   tee_pid=$!
-  "$@" >/tmp/out.fifo 2>&1 &
+  "$@" </dev/null >/tmp/out.fifo 2>&1 &
   pid=$!
   # Deadline for a hung test: kill it, and say so.
   (sleep "$TEST_TIMEOUT" && : >/tmp/timed-out && kill -KILL "$pid") 2>/dev/null &
@@ -95,7 +93,7 @@ run_test() {
 while read -r name vm bin args; do
   [ "$vm" = "$VM" ] || continue
   mark "BEGIN vm=$VM test=$name"
-  run_test "$name" sh -c "cd /tmp && exec $bin $args"
+  run_test sh -c "cd /tmp && exec $bin $args"
   mark "RESULT vm=$VM test=$name status=$status rc=$rc"
 done </etc/pbx/plan
 
