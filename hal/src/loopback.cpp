@@ -93,7 +93,10 @@ Result<MmapRegion> open_ctl(const std::string& dir, const std::string& job, CtlH
   auto m = map_file(fd.get(), static_cast<size_t>(st.st_size), 0, PROT_READ | PROT_WRITE, path);
   if (!m) return tl::unexpected(m.error());
   CtlHeader h;
+  // Acquire: pairs with the release store of the magic in LoopbackJob::create().
+  const uint64_t magic = shm_word<uint64_t>(m->data(), 0).load(std::memory_order_acquire);
   std::memcpy(&h, m->data(), sizeof h);
+  h.magic = magic;
   if (h.magic != kCtlMagic || h.version != kCtlVersion || h.nodes == 0 || h.nodes > LoopbackJob::kMaxNodes ||
       CtlLayout(h.nodes).total > static_cast<size_t>(st.st_size))
     return fail(Errc::kProtocolError, "%s is not a postbox loopback control file of this version", path.c_str());
@@ -150,14 +153,14 @@ Result<LoopbackJob> LoopbackJob::create(const LoopbackJobSpec& in) {
         shm_word<uint64_t>(m->data(), L.link_off + (size_t{a} * spec.nodes + b) * 8)
             .store(link_word(true, 1), std::memory_order_relaxed);
     CtlHeader h{};
-    h.magic = kCtlMagic;
     h.version = kCtlVersion;
     h.nodes = spec.nodes;
     h.spad_count = kSpadCount;
     h.window_size = spec.window_size;
-    // Release: the header is written last, so a process that sees the magic sees initialised links.
-    std::atomic_thread_fence(std::memory_order_release);
     std::memcpy(m->data(), &h, sizeof h);
+    // Release: the magic is written last, so a process that sees it sees the whole header and
+    // the initialised links (pairs with the acquire load in open_ctl()).
+    shm_word<uint64_t>(m->data(), 0).store(kCtlMagic, std::memory_order_release);
   }
   for (unsigned k = 0; k < spec.nodes; ++k) {
     const std::string path = node_path(spec.dir, spec.name, k);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "endpoint_impl.h"
+#include "inline_codec.h"
 
 namespace pbx::detail {
 
@@ -163,7 +164,7 @@ void EndpointImpl::send_inline(TxChannel& ch, const std::byte* data, size_t n, u
   const uint8_t check = wire::check_byte(ch.head, slots_log2_);
   uint64_t w[8];
   w[0] = wire::encode_header({wire::Kind::kInline, flags, static_cast<uint8_t>(n), tag}, check);
-  wire::pack_inline(data, n, w, check);
+  wire::pack_inline_fast(data, n, w, check);
   ch.shadow[ch.head & slots_mask_] = SlotShadow{};
   publish(ch, w, StoreKind::kSelfValidating);
   ++ch.head;

@@ -73,7 +73,7 @@ constexpr SlotHeader decode_header(uint64_t w) noexcept {
 // Packs n <= 49 payload bytes into words[1..7] with `check` (unused words carry zero payload).
 inline void pack_inline(const void* src, size_t n, uint64_t words[8], uint8_t check) noexcept {
   unsigned char buf[8 * 8] = {};
-  std::memcpy(buf, src, n);
+  if (n != 0) std::memcpy(buf, src, n);  // (an empty message may come with a null pointer)
   for (size_t i = 0; i < 7; ++i) {
     uint64_t v;
     std::memcpy(&v, buf + i * kInlineBytesPerWord, 8);
@@ -86,7 +86,7 @@ constexpr size_t inline_words(size_t n) noexcept { return (n + kInlineBytesPerWo
 inline void unpack_inline(const uint64_t words[8], size_t n, void* dst) noexcept {
   unsigned char buf[8 * 8];
   for (size_t i = 0; i < 7; ++i) std::memcpy(buf + i * kInlineBytesPerWord, &words[i + 1], 8);
-  std::memcpy(dst, buf, n);
+  if (n != 0) std::memcpy(dst, buf, n);
 }
 
 // ---- Segment header (first line of a sender's data segment) ----------------------------

@@ -2,6 +2,7 @@
 // (created concurrently, since each waits for the others), and child processes.
 #pragma once
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -92,7 +93,8 @@ inline std::vector<std::byte> pattern(size_t size, uint32_t src, uint64_t i) {
 }
 
 // Runs `body(rank)` in one child process per rank; returns each child's exit status
-// (0 = the body returned 0; a body reports failures on stderr and returns non-zero).
+// (0 = the body returned 0; a body reports failures on stderr and returns non-zero). When a
+// child fails, the others are stopped (they could wait forever for it).
 inline std::vector<int> run_processes(uint32_t count, const std::function<int(uint32_t)>& body) {
   std::vector<pid_t> pids;
   for (uint32_t r = 0; r < count; ++r) {
@@ -109,11 +111,17 @@ inline std::vector<int> run_processes(uint32_t count, const std::function<int(ui
     }
     pids.push_back(pid);
   }
-  std::vector<int> status;
-  for (pid_t p : pids) {
+  std::vector<int> status(count, -1);
+  for (uint32_t left = count; left > 0; --left) {
     int st = 0;
-    waitpid(p, &st, 0);
-    status.push_back(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    const pid_t p = waitpid(-1, &st, 0);
+    if (p < 0) break;
+    const int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    for (uint32_t r = 0; r < count; ++r)
+      if (pids[r] == p) status[r] = code;
+    if (code != 0)
+      for (uint32_t r = 0; r < count; ++r)
+        if (status[r] == -1) kill(pids[r], SIGKILL);
   }
   return status;
 }

@@ -196,17 +196,22 @@ TEST(Api, BlockingSendWaitsForRoomAndSucceedsWhenTheReceiverCatchesUp) {
   cfg.postbox_slots = 8;
   auto job = make_job(shape, cfg);
   auto eps = make_endpoints(job, shape, cfg);
-  std::thread rx([&] {
-    std::vector<std::byte> b(64);
-    for (int i = 0; i < 100; ++i) {
-      auto g = eps[1].recv(b);
-      EXPECT_TRUE(g);
-      if (!g) return;
-      EXPECT_EQ(g->tag, static_cast<uint32_t>(i));
-    }
+  const auto L = *detail::Layout::compute(shape, cfg, 0);
+  std::thread tx([&] {
+    for (uint32_t i = 0; i < 100; ++i) EXPECT_TRUE(eps[0].send(Rank{1, 0}, bytes(pattern(8, 0, i)), i));
   });
-  for (uint32_t i = 0; i < 100; ++i) ASSERT_TRUE(eps[0].send(Rank{1, 0}, bytes(pattern(8, 0, i)), i));
-  rx.join();
+  // Start receiving only once the sender has filled the postbox: from then on it must wait.
+  auto spy = *hal::LoopbackDevice::open(job.spec().name, hal::NodeIdx(1));
+  const auto in = *spy->local_mw(hal::NodeIdx(0));
+  const size_t last_slot = L.segment_off(0) + L.slots_off(0) + 7 * 64;
+  while (wire::check_of(in.load64_acquire(last_slot)) != wire::check_byte(7, L.slots_log2())) cpu_pause();
+  std::vector<std::byte> b(64);
+  for (uint32_t i = 0; i < 100; ++i) {
+    auto g = eps[1].recv(b);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->tag, i);
+  }
+  tx.join();
   EXPECT_GT(eps[0].stats().tx_would_block, 0u);  // it did have to wait
 }
 

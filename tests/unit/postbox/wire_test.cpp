@@ -1,6 +1,7 @@
 // The indicator line codec: check bytes, header fields, inline payload packing.
 #include <gtest/gtest.h>
 
+#include "inline_codec.h"
 #include "wire.h"
 
 namespace pbx::wire {
@@ -45,6 +46,34 @@ TEST(Wire, InlinePayloadRoundTripsAndEveryWordCarriesTheCheck) {
   EXPECT_EQ(inline_words(7), 1u);
   EXPECT_EQ(inline_words(8), 2u);
   EXPECT_EQ(inline_words(49), 7u);
+}
+
+}  // namespace
+}  // namespace pbx::wire
+
+namespace pbx::wire {
+namespace {
+
+TEST(Wire, VectorAndScalarInlineCodecsAgree) {
+  if (!kVectorInlineCodec) GTEST_SKIP() << "this CPU has no AVX-512 BW + VBMI: only the scalar codec runs";
+  for (size_t n = 0; n <= kInlineCapacity; ++n) {
+    unsigned char src[64];
+    for (size_t i = 0; i < 64; ++i) src[i] = static_cast<unsigned char>(i * 13 + n + 1);
+    uint64_t a[8] = {0x1234}, b[8] = {0x1234};
+    pack_inline(src, n, a, 0xa5);
+    pack_inline_avx512(src, n, b, 0xa5);
+    for (size_t i = 0; i <= inline_words(n); ++i) EXPECT_EQ(a[i], b[i]) << "n " << n << " word " << i;
+    EXPECT_EQ(b[0], 0x1234u);  // the header word is the caller's
+    unsigned char out[64];
+    std::memset(out, 0xee, sizeof out);
+    ASSERT_TRUE(unpack_inline_avx512(b, n, 0xa5, out));
+    EXPECT_EQ(0, std::memcmp(out, src, n));
+    EXPECT_EQ(out[n], 0xee) << "wrote past the message";  // masked store
+    if (n > 0) {
+      b[inline_words(n)] ^= uint64_t{1} << 56;  // one word from another lap
+      EXPECT_FALSE(unpack_inline_avx512(b, n, 0xa5, out));
+    }
+  }
 }
 
 }  // namespace

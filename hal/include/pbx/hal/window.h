@@ -39,6 +39,10 @@ class AccessRecorder {
   virtual void on_read(size_t offset, size_t len) = 0;
 };
 
+// Whole-line stores with one 64-byte instruction where the CPU has AVX-512 (detected once).
+extern const bool kWideLineStores;
+void store_line_avx512(void* dst, const uint64_t* w) noexcept;
+
 class OutboundWindow final {
  public:
   OutboundWindow() = default;
@@ -76,12 +80,22 @@ class OutboundWindow final {
     if (rec_ != nullptr) rec_->on_store(rec_base_ + off, 8, kind);
   }
 
-  // Stores one whole 64-byte line: words 1..7, then word 0 with release order (pairs with an
-  // acquire load of word 0 by the reader). A whole line makes one full-size posted write on
-  // a WC mapping. Each word is still a single-copy-atomic 8-byte store.
+  // Stores one whole 64-byte line, for readers that check every word on its own: one
+  // 64-byte store where the CPU has one (a full-size posted write on a WC mapping), else
+  // words 1..7, then word 0 with release order (pairs with an acquire load of word 0).
   void store_line(size_t off, const uint64_t (&w)[8], StoreKind kind) noexcept {
     assert(off % 64 == 0 && off + 64 <= size_);
     uint64_t* line = word(off);  // local pointer: the stores below cannot reload members
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+    if (kWideLineStores) {
+      // Release (x86: stores are not reordered with stores, so the compiler is all that needs
+      // telling): earlier stores, a flushed payload, stay before the line.
+      std::atomic_signal_fence(std::memory_order_release);
+      store_line_avx512(line, w);
+      if (rec_ != nullptr) rec_->on_store(rec_base_ + off, 64, kind);
+      return;
+    }
+#endif
     for (size_t i = 1; i < 8; ++i) std::atomic_ref<uint64_t>(line[i]).store(w[i], std::memory_order_relaxed);
     std::atomic_ref<uint64_t>(line[0]).store(w[0], std::memory_order_release);
     if (rec_ != nullptr) rec_->on_store(rec_base_ + off, 64, kind);
