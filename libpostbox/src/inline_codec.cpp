@@ -47,6 +47,20 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void pack_inline_avx512(c
   w[0] = header;
 }
 
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void store_inline_line_avx512(void* line, uint64_t header,
+                                                                                      const void* src, size_t n,
+                                                                                      uint8_t check) noexcept {
+  const __mmask64 m = n >= 64 ? ~__mmask64{0} : ((__mmask64{1} << n) - 1);
+  const __m512i data = _mm512_maskz_loadu_epi8(m, src);  // no access beyond src + n
+  const __m512i spread = _mm512_maskz_permutexvar_epi8(~__mmask64{0}, _mm512_load_si512(kTables.spread), data);
+  const __m512i with_check =
+      _mm512_mask_blend_epi8(__mmask64{0x8080808080808080ull}, spread, _mm512_set1_epi8(static_cast<char>(check)));
+  const __m512i with_header = _mm512_mask_blend_epi64(__mmask8{1}, with_check, _mm512_set1_epi64(static_cast<long long>(header)));
+  // One 64-byte store: one cache-line write (one posted write through a WC BAR); the reader
+  // checks every word on its own, so the order in which its parts land does not matter.
+  _mm512_store_si512(line, with_header);
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) bool unpack_inline_avx512(const uint64_t w[8], size_t n,
                                                                                   uint8_t check,
                                                                                   void* dst) noexcept {

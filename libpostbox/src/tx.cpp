@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "endpoint_impl.h"
 #include "inline_codec.h"
@@ -169,11 +170,22 @@ void EndpointImpl::publish(TxChannel& ch, const uint64_t (&w)[8], StoreKind kind
 // A small message travels inside the indicator line itself (c2): no pool, no fence.
 [[gnu::always_inline]] inline void EndpointImpl::send_inline(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept {
   const uint8_t check = wire::check_byte(ch.head, slots_log2_);
-  uint64_t w[8];
-  w[0] = wire::encode_header({wire::Kind::kInline, flags, static_cast<uint8_t>(n), tag}, check);
-  wire::pack_inline_fast(data, n, w, check);
+  const uint64_t header = wire::encode_header({wire::Kind::kInline, flags, static_cast<uint8_t>(n), tag}, check);
   ch.shadow[ch.head & slots_mask_] = SlotShadow{};
-  publish(ch, w, StoreKind::kSelfValidating);
+  if (wire::kVectorInlineCodec) {
+    const size_t off = static_cast<size_t>(ch.head & slots_mask_) * wire::kLine;
+    // Release (x86 keeps stores in order; this tells the compiler): earlier stores stay before
+    // the line, which the receiver reads after an acquire load of its word 0.
+    std::atomic_signal_fence(std::memory_order_release);
+    wire::store_inline_line_avx512(ch.slots.line_address(off), header, data, n, check);
+    ch.slots.record_store(off, wire::kLine, StoreKind::kSelfValidating);
+    ch.slots.push();  // send the line out now on write-combining mappings
+  } else {
+    uint64_t w[8];
+    w[0] = header;
+    wire::pack_inline(data, n, w, check);
+    publish(ch, w, StoreKind::kSelfValidating);
+  }
   ++ch.head;
   ++stats_.tx_inline;
   ++stats_.tx_msgs;

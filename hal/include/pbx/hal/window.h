@@ -101,6 +101,17 @@ class OutboundWindow final {
     if (rec_ != nullptr) rec_->on_store(rec_base_ + off, 64, kind);
   }
 
+  // For an encoder that builds a whole 64-byte line in registers and writes it with one
+  // store (readers check every word on its own): the line's address, and the report of that
+  // store to the recorder.
+  std::byte* line_address(size_t off) const noexcept {
+    assert(off % 64 == 0 && off + 64 <= size_);
+    return base_ + off;
+  }
+  void record_store(size_t off, size_t len, StoreKind kind) const noexcept {
+    if (rec_ != nullptr) rec_->on_store(rec_base_ + off, len, kind);
+  }
+
   // Same, with release order for the compiler and the CPU's memory model (pairs with an
   // acquire load by the reader). Does NOT drain write-combining buffers: use flush() first
   // when earlier stores must land before this one on a WC mapping.
