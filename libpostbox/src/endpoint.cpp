@@ -4,6 +4,7 @@
 #include <string>
 
 #include "endpoint_impl.h"
+#include "pbx/hal/daemon_client.h"
 #include "pbx/hal/loopback.h"
 
 namespace pbx {
@@ -75,17 +76,9 @@ Result<uint64_t> env_number(const char* name, bool required, uint64_t fallback) 
     return fail(Errc::kInvalidArgument, "%s = '%s' is not a number", name, s);
   return v;
 }
-}  // namespace
 
-Result<Endpoint> Endpoint::from_env(const Config& base) {
-  const char* backend = std::getenv("PBX_BACKEND");
-  if (backend != nullptr && *backend != '\0' && std::string(backend) != "loopback")
-    return fail(Errc::kNotSupported,
-                "PBX_BACKEND = '%s' is not supported by Endpoint::from_env: use 'loopback', or open the device "
-                "yourself and call Endpoint::create",
-                backend);
-  const char* job = std::getenv("PBX_JOB");
-  if (job == nullptr || *job == '\0') return tl::unexpected(env_number("PBX_JOB", true, 0).error());
+// The job shape and this process's rank, from PBX_NODES, PBX_PROCS_PER_NODE, PBX_NODE, PBX_LOCAL.
+Result<std::pair<JobShape, Rank>> shape_from_env() {
   auto nodes = env_number("PBX_NODES", true, 0);
   if (!nodes) return tl::unexpected(nodes.error());
   auto ppn = env_number("PBX_PROCS_PER_NODE", true, 0);
@@ -101,13 +94,50 @@ Result<Endpoint> Endpoint::from_env(const Config& base) {
                 static_cast<unsigned long long>(*node), static_cast<unsigned long long>(*local),
                 static_cast<unsigned long long>(*nodes), static_cast<unsigned long long>(*ppn), JobShape::kMaxNodes,
                 JobShape::kMaxProcsPerNode);
-  const JobShape shape{static_cast<uint16_t>(*nodes), static_cast<uint16_t>(*ppn)};
-  const Rank self{static_cast<uint16_t>(*node), static_cast<uint16_t>(*local)};
+  return std::pair{JobShape{static_cast<uint16_t>(*nodes), static_cast<uint16_t>(*ppn)},
+                   Rank{static_cast<uint16_t>(*node), static_cast<uint16_t>(*local)}};
+}
+
+// PBX_BACKEND=postboxd: the node's device through its node manager.
+Result<std::unique_ptr<hal::Device>> open_postboxd(Rank self) {
+  const char* sock = std::getenv("PBX_POSTBOXD_SOCKET");
+  const std::string path = (sock != nullptr && *sock != '\0') ? sock : hal::postboxd::kDefaultSocket;
+  auto dev = hal::DaemonClientDevice::open(path);
+  if (!dev) return tl::unexpected(dev.error());
+  const hal::DeviceInfo& info = (*dev)->info();
+  if (info.self.v != self.node)
+    return fail(Errc::kInvalidArgument,
+                "PBX_NODE = %u but postboxd at %s serves node %u: set PBX_NODE=%u, or point PBX_POSTBOXD_SOCKET at "
+                "the daemon of node %u",
+                self.node, path.c_str(), info.self.v, info.self.v, self.node);
+  return std::unique_ptr<hal::Device>(std::move(*dev));
+}
+}  // namespace
+
+Result<Endpoint> Endpoint::from_env(const Config& base) {
+  const char* backend_env = std::getenv("PBX_BACKEND");
+  const std::string backend = (backend_env != nullptr && *backend_env != '\0') ? backend_env : "loopback";
+  if (backend != "loopback" && backend != "postboxd")
+    return fail(Errc::kNotSupported,
+                "PBX_BACKEND = '%s' is not supported by Endpoint::from_env: use 'loopback' (pbxrun), 'postboxd' (the "
+                "node manager), or open the device yourself and call Endpoint::create",
+                backend.c_str());
+  const char* job = std::getenv("PBX_JOB");
+  if (backend == "loopback" && (job == nullptr || *job == '\0'))
+    return tl::unexpected(env_number("PBX_JOB", true, 0).error());
+  auto shape = shape_from_env();
+  if (!shape) return tl::unexpected(shape.error());
+  auto [js, self] = *shape;
   auto cfg = Config::from_env(base);
   if (!cfg) return tl::unexpected(cfg.error());
+  if (backend == "postboxd") {
+    auto dev = open_postboxd(self);
+    if (!dev) return tl::unexpected(dev.error());
+    return create(std::move(*dev), js, self, *cfg);
+  }
   auto dev = hal::LoopbackDevice::open(job, hal::NodeIdx(self.node));
   if (!dev) return tl::unexpected(dev.error());
-  return create(std::move(*dev), shape, self, *cfg);
+  return create(std::move(*dev), js, self, *cfg);
 }
 
 Rank Endpoint::self() const noexcept { return impl_->self(); }
