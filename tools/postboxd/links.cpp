@@ -24,10 +24,11 @@ Result<std::unique_ptr<LinkKeeper>> LinkKeeper::create(hal::Device& dev, hal::po
 void LinkKeeper::publish(uint16_t k, bool up, uint32_t generation) {
   hal::LinkStatus& p = published_[k];
   if (p.up == up && p.generation == generation) return;
-  if (p.up != up) log_("link to node " + std::to_string(k) + (up ? " up" : " down"));
+  const bool changed = p.up != up;
   p.up = up;
   p.generation = generation;
   page_.publish(k, up, generation);
+  if (changed) log_("link to node " + std::to_string(k) + (up ? " up" : " down"));  // after: clients see it first
 }
 
 void LinkKeeper::tick() {

@@ -26,6 +26,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -49,9 +50,27 @@ namespace {
 using namespace pbx;  // NOLINT: a program's main file
 using pbx::postboxd::Options;
 
+bool g_syslog = false;  // detached: stderr is no longer anyone's
+
 void log_line(const std::string& s) {
+  if (g_syslog) {
+    ::syslog(LOG_INFO, "%s", s.c_str());
+    return;
+  }
   std::fprintf(stderr, "postboxd: %s\n", s.c_str());
   std::fflush(stderr);
+}
+
+// After detaching and saying "ready": log to syslog, let go of the terminal's stdout/stderr
+// (whoever started us waits for them to close).
+void to_syslog() {
+  ::openlog("postboxd", LOG_PID, LOG_DAEMON);
+  g_syslog = true;
+  const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (null < 0) return;
+  ::dup2(null, 1);
+  ::dup2(null, 2);
+  ::close(null);
 }
 
 int failure(const std::string& what, const Error& e) {
@@ -189,6 +208,7 @@ int main(int argc, char** argv) {
   if (ready_pipe) {
     (void)!::write(ready_pipe.get(), "R", 1);
     ready_pipe.reset();
+    to_syslog();
   }
 
   auto sig = (*server)->run(sfd.get());
