@@ -1,4 +1,6 @@
 // The public C++ API: thin forwarding to EndpointImpl, joining from the environment.
+#include <time.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <string>
@@ -98,8 +100,10 @@ Result<std::pair<JobShape, Rank>> shape_from_env() {
                    Rank{static_cast<uint16_t>(*node), static_cast<uint16_t>(*local)}};
 }
 
-// PBX_BACKEND=postboxd: the node's device through its node manager.
-Result<std::unique_ptr<hal::Device>> open_postboxd(Rank self) {
+// PBX_BACKEND=postboxd: the node's device through its node manager. Waits (up to timeout_ms)
+// until the daemon has brought every link up: its handshake with the other nodes' daemons may
+// still be running when the job starts.
+Result<std::unique_ptr<hal::Device>> open_postboxd(Rank self, uint32_t timeout_ms) {
   const char* sock = std::getenv("PBX_POSTBOXD_SOCKET");
   const std::string path = (sock != nullptr && *sock != '\0') ? sock : hal::postboxd::kDefaultSocket;
   auto dev = hal::DaemonClientDevice::open(path);
@@ -110,6 +114,18 @@ Result<std::unique_ptr<hal::Device>> open_postboxd(Rank self) {
                 "PBX_NODE = %u but postboxd at %s serves node %u: set PBX_NODE=%u, or point PBX_POSTBOXD_SOCKET at "
                 "the daemon of node %u",
                 self.node, path.c_str(), info.self.v, info.self.v, self.node);
+  const uint64_t deadline = now_ns() + uint64_t{timeout_ms} * 1'000'000;
+  for (uint16_t k = 0; k < info.node_count; ++k) {
+    while (!(*dev)->link_status(hal::NodeIdx(k)).up) {
+      if (now_ns() >= deadline)
+        return fail(Errc::kLinkDown,
+                    "the link to node %u is still down after %u ms: postboxd at %s has not completed its handshake "
+                    "with node %u (is postboxd running there? its log says why) (Config::timeout_ms sets the wait)",
+                    k, timeout_ms, path.c_str(), k);
+      const timespec nap{0, 100'000};  // control path: a daemon's handshake takes a few of its ticks
+      ::nanosleep(&nap, nullptr);
+    }
+  }
   return std::unique_ptr<hal::Device>(std::move(*dev));
 }
 }  // namespace
@@ -131,7 +147,7 @@ Result<Endpoint> Endpoint::from_env(const Config& base) {
   auto cfg = Config::from_env(base);
   if (!cfg) return tl::unexpected(cfg.error());
   if (backend == "postboxd") {
-    auto dev = open_postboxd(self);
+    auto dev = open_postboxd(self, cfg->timeout_ms);
     if (!dev) return tl::unexpected(dev.error());
     return create(std::move(*dev), js, self, *cfg);
   }

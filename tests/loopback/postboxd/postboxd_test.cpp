@@ -125,12 +125,8 @@ TEST(Postboxd, ClientProcessesExchangeEverySizeClassAcrossNodesThroughTheDaemons
   Fabric f(shape, {"--handshake", "on"});  // the daemons' scratchpad handshake, for real
   const auto status = test::run_processes(shape.size(), [&](uint32_t r) {
     const Rank self = shape.rank_of(r);
-    {  // links first: the daemons may still be shaking hands
-      auto probe = hal::DaemonClientDevice::open(f.socket(self.node));
-      CHILD_CHECK(probe, "rank %u: %s", r, probe.error().message().c_str());
-      CHILD_CHECK(wait_links_up(**probe), "rank %u: links never came up", r);
-    }
-    // The product path: Endpoint::from_env with PBX_BACKEND=postboxd.
+    // The product path: Endpoint::from_env with PBX_BACKEND=postboxd (it waits until the
+    // daemons' handshake brought the links up).
     ::setenv("PBX_BACKEND", "postboxd", 1);
     ::setenv("PBX_POSTBOXD_SOCKET", f.socket(self.node).c_str(), 1);
     ::setenv("PBX_NODES", "2", 1);
@@ -262,6 +258,30 @@ TEST(Postboxd, FromEnvRefusesANodeIndexThatIsNotTheDaemons) {
   ASSERT_FALSE(ep);
   EXPECT_EQ(ep.error().code(), Errc::kInvalidArgument);
   EXPECT_THAT(ep.error().message(), HasSubstr("PBX_NODE = 1 but postboxd at " + f.socket(0) + " serves node 0"));
+}
+
+TEST(Postboxd, FromEnvNamesTheNodeWhoseDaemonNeverAnswered) {
+  const JobShape shape{2, 1};
+  hal::LoopbackJob job = test::make_job(shape);
+  TempDir dir;
+  Daemon d0({"-d", "loopback:" + job.spec().name + ":0", "-s", dir.file("n0.sock"), "-g", test::own_group(),
+             "--handshake", "on"});  // no daemon on node 1
+  ASSERT_TRUE(d0.ready()) << d0.log();
+  ::setenv("PBX_BACKEND", "postboxd", 1);
+  ::setenv("PBX_POSTBOXD_SOCKET", dir.file("n0.sock").c_str(), 1);
+  ::setenv("PBX_NODES", "2", 1);
+  ::setenv("PBX_PROCS_PER_NODE", "1", 1);
+  ::setenv("PBX_NODE", "0", 1);
+  ::setenv("PBX_LOCAL", "0", 1);
+  ::setenv("PBX_TIMEOUT_MS", "50", 1);
+  auto ep = Endpoint::from_env();
+  for (const char* v :
+       {"PBX_BACKEND", "PBX_POSTBOXD_SOCKET", "PBX_NODES", "PBX_PROCS_PER_NODE", "PBX_NODE", "PBX_LOCAL", "PBX_TIMEOUT_MS"})
+    ::unsetenv(v);
+  ASSERT_FALSE(ep);
+  EXPECT_EQ(ep.error().code(), Errc::kLinkDown);
+  EXPECT_THAT(ep.error().message(), HasSubstr("the link to node 1 is still down"));
+  EXPECT_THAT(ep.error().message(), HasSubstr("is postboxd running there?"));
 }
 
 }  // namespace
