@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./tools/setup-deps.sh test
+# The hw-emulated tier must run, not skip: this script installs QEMU.
+export PBX_HW_EMULATED=${PBX_HW_EMULATED:-require}
 presets=${PBX_TEST_PRESETS:-release asan-ubsan tsan}
 jobs=$(nproc)
 for preset in $presets; do

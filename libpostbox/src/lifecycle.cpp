@@ -186,14 +186,17 @@ uint64_t EndpointImpl::presence_state(Rank r) const noexcept {
 
 // Announces this process to every node and waits until every process of the job did.
 Result<void> EndpointImpl::join() noexcept {
+  // Announce this process to every node whose link is up; a node whose link comes up later
+  // gets it from on_link_up() (a node clears its inbound memory before its link comes up).
   for (uint16_t k = 0; k < shape().nodes; ++k) {
     if (auto ok = dev_->commit_peer_memory(NodeIdx(k), layout_.presence_off(self_.local), wire::kLine); !ok)
       return tl::unexpected(with_context(ok.error(), "announcing this process to node " + std::to_string(k)));
-    write_presence(k, wire::presence::kUp);
+    if (dev_->link_status(NodeIdx(k)).up) write_presence(k, wire::presence::kUp);
   }
   const uint64_t deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
   std::vector<Rank> missing;
   for (;;) {
+    check_links();
     missing.clear();
     for (uint32_t r = 0; r < shape().size(); ++r) {
       const Rank p = shape().rank_of(r);

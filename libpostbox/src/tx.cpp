@@ -67,9 +67,14 @@ Result<void> EndpointImpl::ensure_segment(TxSegment& seg) noexcept {
   if (auto ok = dev_->commit_peer_memory(hal::NodeIdx(seg.node), layout_.segment_off(self_.local), layout_.segment_size());
       !ok)
     return tl::unexpected(with_context(ok.error(), "creating this process's segment on node " + std::to_string(seg.node)));
+  // The postboxes start empty, whatever the memory held before (a node's memory is cleared
+  // when its link comes up, but a segment is this sender's to initialise).
+  const uint64_t zero[8] = {};
+  for (size_t off = wire::kLine; off < layout_.pool_off(); off += wire::kLine)
+    seg.win.store_line(off, zero, StoreKind::kControl);
   seg.win.store64(wire::seg::kFingerprint, layout_.fingerprint(), StoreKind::kControl);
   seg.win.store64(wire::seg::kPid, static_cast<uint64_t>(::getpid()), StoreKind::kControl);
-  seg.win.flush();  // the header fields land before the magic that makes the segment visible
+  seg.win.flush();  // the cleared postboxes and the header fields land before the magic
   // Release: pairs with the acquire load of the magic in try_activate().
   seg.win.store64_release(wire::seg::kMagic, wire::kSegmentMagic, StoreKind::kControl);
   seg.win.push();

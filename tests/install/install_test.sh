@@ -20,5 +20,7 @@ pc_dir=$(dirname "$(find "$work/prefix" -name postbox.pc | head -1)")
 flags=$(PKG_CONFIG_PATH=$pc_dir pkg-config --cflags --libs postbox)
 c++ -std=c++20 "$src_dir/consumer/consumer.cpp" -o "$work/consumer_pc" $flags
 LD_LIBRARY_PATH=$libdir "$work/consumer_pc"
-LD_LIBRARY_PATH=$libdir "$work/prefix/bin/pbxrun" -N 2 -n 1 -- "$work/prefix/bin/pbx-example-ring" | grep -q "token after 3 laps: 6 (expected 6)"
+# (Output captured first: grep -q would close the pipe early and a rank would die of SIGPIPE.)
+out=$(LD_LIBRARY_PATH=$libdir "$work/prefix/bin/pbxrun" -N 2 -n 1 -- "$work/prefix/bin/pbx-example-ring")
+grep -q "token after 3 laps: 6 (expected 6)" <<<"$out" || { echo "install_test: the installed example failed: $out" >&2; exit 1; }
 echo "install_test: installed library, headers, CMake config, pkg-config file and tools work"

@@ -95,9 +95,15 @@ Result<void> IvshmemDevice::join(const IvshmemOptions& opts) {
   auto window_size = init_or_check_header(opts);
   if (!window_size) return tl::unexpected(window_size.error());
 
+  const L::Layout lay(nodes_);
+  // Our inbound windows start empty: what an earlier run left in the shared memory must not
+  // read as this run's segments, indicators or presence lines. Peers write into them only once
+  // the link to us is up, which the epoch below announces.
+  for (uint16_t src = 0; src < nodes_; ++src) std::memset(data_ + lay.window(self, src, *window_size), 0, *window_size);
+  wc_flush();  // the zeroes land before the epoch that lets peers write (pairs with their acquire of it)
+
   // Announce: publish our vector count, then make our epoch odd (a stale odd epoch, left by a
   // run that crashed, moves by 2 so that peers see a new generation).
-  const L::Layout lay(nodes_);
   // Relaxed: published by the release CAS of the epoch just below.
   word<uint16_t>(ctl_, lay.node(self) + offsetof(L::NodeState, vectors)).store(my_vectors_, std::memory_order_relaxed);
   auto epoch = word<uint64_t>(ctl_, lay.node(self) + offsetof(L::NodeState, epoch));

@@ -1,0 +1,146 @@
+// The Intel Xeon NTB HAL backend: two hosts back to back (node 0 = the USD side, node 1 = the
+// DSD side), driven through VFIO with driver/ntb/intel.
+//
+//   auto bdf = pbx::vfio::Bdf::parse("0000:af:00.0");          // pbx-probe lists candidates
+//   auto dev = pbx::hal::IntelNtbDevice::open(*bdf);            // Result<std::unique_ptr<...>>
+//   if (!dev) { log(dev.error().message()); return; }          // BIOS, BAR, IOMMU, hugepage hints
+//   pbx::hal::Device& hal = **dev;
+//   NodeIdx peer(1 - hal.info().self.v);
+//   while (!hal.link_status(peer).up) serve_other_work();      // never blocks: a state machine
+//   auto out = hal.peer_mw(peer);                               // BAR2, write-combining if possible
+//   out->write(0, msg, n); out->flush(); out->store64(...);     // lands in the peer's inbound memory
+//   auto in = hal.local_mw(peer);                               // hugepages, DMA-mapped, translated
+//
+// Windows: outbound = BAR2 (memory window 0), mapped write-combining where the platform allows
+// (sysfs resource2_wc, root), else uncached. Inbound = window_size bytes of local memory in a
+// memfd (hugepages where available), DMA-mapped at an IOVA aligned to the window size and
+// programmed into the translation registers, so that what the peer writes into its BAR2 lands
+// there. BAR4 is not used. Windows to self (traffic between processes of one node) are local
+// memory. window_size is the BAR2 size unless set smaller; both hosts must use the same.
+//
+// Link: up once the NTB link is up and the scratchpad handshake says the peer's inbound window is
+// programmed (pbx/hal/detail/intel_ntb_handshake.h). link_status() advances the bring-up state
+// machine by one step per call (deadlines from the injected clock); it never blocks. Closing the
+// device tells the peer (handshake "gone"), closes the translation, unmaps the DMA and disables
+// the link. A peer process that dies without closing is seen only when its host resets the link.
+//
+// Scratchpads 0..11 and doorbells 0..30 are the users'; 12..15 and 31 belong to the handshake.
+// Threading: as hal::Device (one thread at a time; windows usable from any thread).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "pbx/hal/detail/local_memory.h"
+#include "pbx/hal/device.h"
+#include "pbx/ntb/clock.h"
+#include "pbx/ntb/intel/intel_ntb.h"
+#include "pbx/ntb/intel/link_bringup.h"
+#include "pbx/vfio/bdf.h"
+#include "pbx/vfio/device.h"
+
+namespace pbx::hal {
+
+// What the backend needs from the platform: the NTB's registers and config space, its BAR2
+// mapped for stores, DMA mapping of local memory, and (optionally) interrupts.
+class IntelNtbPort {
+ public:
+  virtual ~IntelNtbPort() = default;
+
+  // The device's PCI address, for messages.
+  virtual std::string name() const = 0;
+  // Memory decoding and bus mastering on (the NTB writes the peer's data into our memory).
+  [[nodiscard]] virtual Result<void> enable_device() = 0;
+  // How the register-level driver reaches BAR0 and config space, and the window BAR sizes.
+  virtual ntb::intel::IntelNtb::AttachParams attach_params() = 0;
+  // BAR2 mapped for stores (the outbound window), and how it is cached.
+  [[nodiscard]] virtual Result<std::span<std::byte>> map_outbound() = 0;
+  virtual MemType outbound_mem_type() const noexcept = 0;
+  // Makes `mem` visible to the device at `iova` (IOMMU), and undoes it.
+  [[nodiscard]] virtual Result<void> map_dma(std::span<std::byte> mem, uint64_t iova) = 0;
+  virtual void unmap_dma(uint64_t iova) noexcept = 0;
+  // MSI-X vectors the backend can wait on (2 used); 0: none, doorbells are polled.
+  virtual uint16_t vector_count() const noexcept = 0;
+  // Waits until `vector` fires or `timeout_ns` passes; true if it fired.
+  [[nodiscard]] virtual Result<bool> wait(uint16_t vector, uint64_t timeout_ns) = 0;
+};
+
+struct IntelNtbOptions {
+  size_t window_size = 0;                      // 0: the BAR2 size; else a power of two <= BAR2, >= 4 KiB
+  bool write_combining = true;                 // map BAR2 write-combining where possible
+  PagePolicy pages = PagePolicy::kHugeIfAvailable;  // inbound memory
+  uint64_t link_timeout_ns = 30'000'000'000;   // per bring-up attempt; then a diagnostic and a new attempt
+  const ntb::Clock* clock = nullptr;           // nullptr: CLOCK_MONOTONIC
+  vfio::Options vfio;                          // unit tests: a fake SysApi
+
+  [[nodiscard]] Result<void> validate() const;
+};
+
+class IntelNtbDevice final : public Device {
+ public:
+  // Opens the NTB at `bdf` through VFIO (bound to vfio-pci: `pbx-probe bind`).
+  [[nodiscard]] static Result<std::unique_ptr<IntelNtbDevice>> open(const vfio::Bdf& bdf,
+                                                                    const IntelNtbOptions& opts = {});
+  // Runs the backend over `port` (the real device, or a register model in unit tests).
+  [[nodiscard]] static Result<std::unique_ptr<IntelNtbDevice>> attach(std::unique_ptr<IntelNtbPort> port,
+                                                                      const IntelNtbOptions& opts = {});
+  ~IntelNtbDevice() override;
+
+  const DeviceInfo& info() const noexcept override { return info_; }
+  Result<OutboundWindow> peer_mw(NodeIdx peer) override;
+  Result<InboundWindow> local_mw(NodeIdx peer) override;
+  LinkStatus link_status(NodeIdx peer) noexcept override;
+  Result<uint32_t> spad_read(NodeIdx peer, SpadIdx idx) override;
+  Result<void> peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) override;
+  Result<void> peer_db_set(NodeIdx peer, uint64_t bits) override;
+  Result<uint64_t> db_read(NodeIdx peer) override;
+  Result<void> db_clear(NodeIdx peer, uint64_t bits) override;
+  Result<uint64_t> db_wait(NodeIdx peer, uint64_t timeout_ns) override;
+
+  // Why the link to the peer is not up, when it is not (empty when up or still training within
+  // its deadline): a bring-up timeout, a handshake mismatch. For tools and logs.
+  const std::string& link_diagnostic() const noexcept { return diagnostic_; }
+  // Where the inbound window is, for diagnostics and tests.
+  uint64_t inbound_iova() const noexcept { return iova_; }
+  size_t inbound_page_size() const noexcept { return inbound_.page_size(); }
+  ntb::intel::IntelNtb& ntb() noexcept { return *ntb_; }
+
+ private:
+  enum class Phase : uint8_t { kTraining, kHandshake, kUp };
+
+  explicit IntelNtbDevice(std::unique_ptr<IntelNtbPort> port, const IntelNtbOptions& opts);
+  Result<void> init();
+  Result<void> check_peer(NodeIdx peer, const char* op) const;
+  void advance() noexcept;
+  void restart_training() noexcept;
+  void announce() noexcept;
+  void go_down() noexcept;
+  NodeIdx other() const noexcept { return NodeIdx(static_cast<uint16_t>(1 - info_.self.v)); }
+
+  std::unique_ptr<IntelNtbPort> port_;
+  IntelNtbOptions opts_;
+  ntb::MonotonicClock default_clock_;
+  const ntb::Clock* clock_;
+  std::optional<ntb::intel::IntelNtb> ntb_;
+  std::optional<ntb::intel::LinkBringUp> bringup_;
+  DeviceInfo info_;
+  std::span<std::byte> outbound_;
+  LocalMemory inbound_;      // the peer writes here (through the NTB)
+  LocalMemory self_window_;  // this node's processes write here (window to self)
+  uint64_t iova_ = 0;
+  bool dma_mapped_ = false;
+  bool trans_set_ = false;
+  Phase phase_ = Phase::kTraining;
+  uint32_t generation_ = 0;
+  uint32_t epoch_ = 0;       // ours
+  uint32_t peer_epoch_ = 0;  // the peer's, while up
+  ntb::PcieLink link_{};
+  std::string diagnostic_;
+  uint32_t self_spads_[16] = {};
+  uint64_t self_db_ = 0;
+};
+
+}  // namespace pbx::hal

@@ -1,0 +1,325 @@
+// The Intel NTB HAL backend over an IntelNtbPort: windows (BAR2 out, DMA-mapped local memory
+// in), the scratchpad handshake and the link state machine, doorbells.
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cinttypes>
+#include <cstdio>
+
+#include "pbx/base/barrier.h"
+#include "pbx/hal/detail/intel_ntb_handshake.h"
+#include "pbx/hal/intel_ntb.h"
+
+namespace pbx::hal {
+
+namespace hs = intel_ntb_handshake;
+using ntb::intel::format_size;
+using ntb::intel::IntelNtb;
+using ntb::intel::LinkBringUp;
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kIovaFloor = uint64_t{1} << 32;  // above the 32-bit MSI / legacy DMA range
+
+}  // namespace
+
+Result<void> IntelNtbOptions::validate() const {
+  if (window_size != 0 && (window_size < kPage || !std::has_single_bit(window_size)))
+    return fail(Errc::kInvalidArgument, "intel-ntb: window_size = %zu must be 0 (the BAR2 size) or a power of two >= 4 KiB",
+                window_size);
+  if (link_timeout_ns == 0) return fail(Errc::kInvalidArgument, "intel-ntb: link_timeout_ns must not be 0");
+  return {};
+}
+
+IntelNtbDevice::IntelNtbDevice(std::unique_ptr<IntelNtbPort> port, const IntelNtbOptions& opts)
+    : port_(std::move(port)), opts_(opts), clock_(opts.clock != nullptr ? opts.clock : &default_clock_) {}
+
+Result<std::unique_ptr<IntelNtbDevice>> IntelNtbDevice::attach(std::unique_ptr<IntelNtbPort> port,
+                                                               const IntelNtbOptions& opts) {
+  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
+  std::unique_ptr<IntelNtbDevice> dev(new IntelNtbDevice(std::move(port), opts));
+  if (auto ok = dev->init(); !ok) return tl::unexpected(ok.error());
+  return dev;
+}
+
+Result<void> IntelNtbDevice::init() {
+  const std::string name = port_->name();
+  const char* nm = name.c_str();
+  if (auto ok = port_->enable_device(); !ok) return tl::unexpected(with_context(ok.error(), name + ": enable device"));
+  auto ntb = IntelNtb::attach(port_->attach_params());
+  if (!ntb) return tl::unexpected(ntb.error());
+  ntb_.emplace(std::move(*ntb));
+
+  // A (re)starting node takes the link down first: the peer sees a link event and both sides
+  // handshake again on the next link-up. Then forget what the handshake scratchpads held.
+  if (auto ok = ntb_->link_disable(); !ok) return ok;
+  for (unsigned i = hs::kUserSpads; i < IntelNtb::spad_count(); ++i)
+    if (auto ok = ntb_->spad_write(i, 0); !ok) return ok;
+  if (auto ok = ntb_->db_clear(IntelNtb::db_valid_mask()); !ok) return ok;
+
+  // Window size: BAR2, or smaller if asked.
+  const ntb::intel::MwInfo& mw = ntb_->mw(0);
+  const uint64_t ws = opts_.window_size != 0 ? opts_.window_size : mw.size;
+  if (ws > mw.size)
+    return fail(Errc::kInvalidArgument,
+                "%s: window_size %s is larger than BAR2 (%s): use a smaller window_size, or raise the BAR size with "
+                "BIOS %s on both hosts",
+                nm, format_size(ws).c_str(), format_size(mw.size).c_str(), ntb_->part().bar_size_setting);
+  auto out = port_->map_outbound();
+  if (!out) return tl::unexpected(with_context(out.error(), name + ": map BAR2 (outbound window)"));
+  if (out->size() < ws)
+    return fail(Errc::kInvalidArgument, "%s: BAR2 maps %zu bytes, less than the %s window", nm, out->size(),
+                format_size(ws).c_str());
+  outbound_ = out->first(ws);
+
+  // Inbound: local memory at an IOVA aligned to the window (and, on gen3/ICX, to the BAR size).
+  auto in = LocalMemory::allocate("pbx-ntb-inbound", ws, opts_.pages);
+  if (!in) return tl::unexpected(with_context(in.error(), name + ": inbound window memory"));
+  inbound_ = std::move(*in);
+  // Traffic between this node's processes: ordinary pages, touched only where segments are made.
+  auto self_mem = LocalMemory::allocate("pbx-ntb-self", ws, PagePolicy::kSmall, /*populate=*/false);
+  if (!self_mem) return tl::unexpected(with_context(self_mem.error(), name + ": window to self"));
+  self_window_ = std::move(*self_mem);
+  const uint64_t align = std::max<uint64_t>(ws, mw.addr_align);
+  iova_ = (std::max(kIovaFloor, align) + align - 1) & ~(align - 1);
+  if (auto ok = port_->map_dma(inbound_.span(), iova_); !ok)
+    return tl::unexpected(with_context(ok.error(), name + ": DMA-map the inbound window (an IOMMU is needed: VFIO "
+                                                          "type1, not no-IOMMU mode)"));
+  dma_mapped_ = true;
+  if (auto ok = ntb_->mw_set_trans(0, iova_, ws); !ok) return ok;
+  trans_set_ = true;
+
+  // Interrupts: users' doorbells on one vector, the handshake bit and link events on another.
+  if (port_->vector_count() >= 2) {
+    for (unsigned src = 0; src < hs::kDbBit; ++src)
+      if (auto ok = ntb_->set_intvec(src, hs::kUserVector); !ok) return ok;
+    if (auto ok = ntb_->set_intvec(hs::kDbBit, hs::kControlVector); !ok) return ok;
+    if (auto ok = ntb_->set_intvec(ntb::intel::kDbLinkBit, hs::kControlVector); !ok) return ok;
+    if (auto ok = ntb_->db_clear_mask(IntelNtb::db_valid_mask()); !ok) return ok;
+  }
+
+  // A number new at every open, so that the peer tells a restarted node from the old one.
+  epoch_ = static_cast<uint32_t>((clock_->now_ns() * 0x9e3779b97f4a7c15ull) >> 32) ^ static_cast<uint32_t>(::getpid());
+  if (epoch_ == 0) epoch_ = 1;
+
+  info_.backend = std::string("intel-") + ntb::intel::to_string(ntb_->part().regs);
+  info_.name = name;
+  info_.self = NodeIdx(ntb_->node_index());
+  info_.node_count = 2;
+  info_.spad_count = hs::kUserSpads;
+  info_.db_valid_mask = hs::kUserDbMask;
+  info_.window_size = ws;
+  info_.outbound_mem_type = port_->outbound_mem_type();
+
+  bringup_.emplace(*ntb_, *clock_, opts_.link_timeout_ns);
+  advance();  // enables the link
+  return {};
+}
+
+IntelNtbDevice::~IntelNtbDevice() {
+  if (!ntb_) return;
+  if (phase_ != Phase::kTraining) {
+    // Tell the peer first, while the window is still open: it stops writing into it.
+    (void)ntb_->peer_spad_write(hs::kSpadState, hs::kGone);
+    (void)ntb_->peer_db_set(hs::kDbMask);  // flushes the scratchpad write before the ring
+  }
+  // Close the translation before the memory behind it goes away, then unmap the DMA.
+  if (trans_set_) (void)ntb_->mw_clear_trans(0);
+  if (dma_mapped_) port_->unmap_dma(iova_);
+  (void)ntb_->link_disable();
+}
+
+// ------------------------------------------------------------------------------------------
+// link state machine
+
+void IntelNtbDevice::go_down() noexcept {
+  if (phase_ == Phase::kUp) ++generation_;
+}
+
+void IntelNtbDevice::restart_training() noexcept {
+  go_down();
+  phase_ = Phase::kTraining;
+  bringup_.emplace(*ntb_, *clock_, opts_.link_timeout_ns);
+}
+
+void IntelNtbDevice::announce() noexcept {
+  // Window size and epoch first, then magic, then "ready"; the ring flushes them all before it.
+  (void)ntb_->peer_spad_write(hs::kSpadWindowPages, static_cast<uint32_t>(info_.window_size / kPage));
+  (void)ntb_->peer_spad_write(hs::kSpadEpoch, epoch_);
+  (void)ntb_->peer_spad_write(hs::kSpadMagic, hs::kMagic);
+  (void)ntb_->peer_spad_write(hs::kSpadState, hs::kReady);
+  (void)ntb_->peer_db_set(hs::kDbMask);
+}
+
+void IntelNtbDevice::advance() noexcept {
+  const char* nm = info_.name.c_str();
+  if (phase_ == Phase::kTraining) {
+    auto s = bringup_->poll();
+    if (!s) {
+      diagnostic_ = s.error().message();
+      restart_training();  // keep trying: the peer host may come up later
+      return;
+    }
+    if (*s != LinkBringUp::State::kUp) return;
+    link_ = bringup_->link();
+    diagnostic_.clear();
+    phase_ = Phase::kHandshake;
+    announce();
+  }
+  // One MMIO read tells whether anything happened: a link event or a handshake ring.
+  const uint64_t st = ntb_->db_status();
+  if ((st & ntb::intel::kDbLinkMask) != 0) {
+    auto l = ntb_->poll_link();
+    if (!l || !l->active) {
+      diagnostic_ = l ? "the NTB link went down" : l.error().message();
+      restart_training();
+      return;
+    }
+    link_ = *l;
+    announce();  // the peer may have restarted and cleared what we wrote
+  }
+  if (phase_ == Phase::kUp && (st & hs::kDbMask) == 0) return;
+  if ((st & hs::kDbMask) != 0) (void)ntb_->db_clear(hs::kDbMask);
+  // Our own scratchpads, written by the peer. The status read above ordered these reads after
+  // the ring (from_peer_barrier in db_status()).
+  const auto state = ntb_->spad_read(hs::kSpadState);
+  const auto magic = ntb_->spad_read(hs::kSpadMagic);
+  const auto pages = ntb_->spad_read(hs::kSpadWindowPages);
+  const auto epoch = ntb_->spad_read(hs::kSpadEpoch);
+  if (!state || !magic || !pages || !epoch) return;
+  if (phase_ == Phase::kUp) {
+    if (*state == hs::kReady && *epoch == peer_epoch_) return;
+    go_down();  // the peer is closing, or it restarted: a new generation follows
+    phase_ = Phase::kHandshake;
+    if (*epoch != peer_epoch_) announce();
+  }
+  if (*state != hs::kReady) return;
+  char why[256];
+  if (*magic != hs::kMagic) {
+    std::snprintf(why, sizeof why,
+                  "%s: the peer's handshake scratchpad 12 holds 0x%08x, not postbox's 0x%08x: run the same postbox "
+                  "build on both hosts",
+                  nm, *magic, hs::kMagic);
+    diagnostic_ = why;
+    return;
+  }
+  const uint64_t peer_ws = uint64_t{*pages} * kPage;
+  if (peer_ws != info_.window_size) {
+    std::snprintf(why, sizeof why,
+                  "%s: window sizes differ: %s here, %s on the peer: give both hosts the same BIOS BAR sizes or the "
+                  "same window_size",
+                  nm, format_size(info_.window_size).c_str(), format_size(peer_ws).c_str());
+    diagnostic_ = why;
+    return;
+  }
+  peer_epoch_ = *epoch;
+  phase_ = Phase::kUp;
+  ++generation_;
+  diagnostic_.clear();
+}
+
+LinkStatus IntelNtbDevice::link_status(NodeIdx peer) noexcept {
+  if (peer.v >= info_.node_count) return {};
+  if (peer == info_.self) return LinkStatus{true, 1, 0, 0};
+  advance();
+  const bool up = phase_ == Phase::kUp;
+  return LinkStatus{up, generation_, up ? link_.speed_code : uint8_t{0}, up ? link_.width : uint8_t{0}};
+}
+
+// ------------------------------------------------------------------------------------------
+// windows, scratchpads, doorbells
+
+Result<void> IntelNtbDevice::check_peer(NodeIdx peer, const char* op) const {
+  if (peer.v >= info_.node_count)
+    return fail(Errc::kInvalidArgument, "%s: %s: node %u does not exist (a back-to-back NTB has nodes 0 and 1)",
+                info_.name.c_str(), op, peer.v);
+  return {};
+}
+
+Result<OutboundWindow> IntelNtbDevice::peer_mw(NodeIdx peer) {
+  if (auto ok = check_peer(peer, "peer_mw"); !ok) return tl::unexpected(ok.error());
+  if (peer == info_.self) return OutboundWindow(self_window_.span().data(), info_.window_size, MemType::kWriteBack);
+  return OutboundWindow(outbound_.data(), info_.window_size, info_.outbound_mem_type);
+}
+
+Result<InboundWindow> IntelNtbDevice::local_mw(NodeIdx peer) {
+  if (auto ok = check_peer(peer, "local_mw"); !ok) return tl::unexpected(ok.error());
+  if (peer == info_.self) return InboundWindow(self_window_.span().data(), info_.window_size);
+  return InboundWindow(inbound_.span().data(), info_.window_size);
+}
+
+Result<uint32_t> IntelNtbDevice::spad_read(NodeIdx peer, SpadIdx idx) {
+  if (auto ok = check_peer(peer, "spad_read"); !ok) return tl::unexpected(ok.error());
+  if (idx.v >= hs::kUserSpads)
+    return fail(Errc::kInvalidArgument, "%s: spad_read: scratchpad %u does not exist (0..%u; 12..15 are the backend's)",
+                info_.name.c_str(), idx.v, hs::kUserSpads - 1);
+  if (peer == info_.self) return self_spads_[idx.v];
+  return ntb_->spad_read(idx.v);
+}
+
+Result<void> IntelNtbDevice::peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) {
+  if (auto ok = check_peer(peer, "peer_spad_write"); !ok) return ok;
+  if (idx.v >= hs::kUserSpads)
+    return fail(Errc::kInvalidArgument,
+                "%s: peer_spad_write: scratchpad %u does not exist (0..%u; 12..15 are the backend's)",
+                info_.name.c_str(), idx.v, hs::kUserSpads - 1);
+  if (peer == info_.self) {
+    self_spads_[idx.v] = v;
+    return {};
+  }
+  if (!link_status(peer).up)
+    return fail(Errc::kLinkDown, "%s: peer_spad_write: the link to node %u is down", info_.name.c_str(), peer.v);
+  return ntb_->peer_spad_write(idx.v, v);
+}
+
+Result<void> IntelNtbDevice::peer_db_set(NodeIdx peer, uint64_t bits) {
+  if (auto ok = check_peer(peer, "peer_db_set"); !ok) return ok;
+  if ((bits & ~hs::kUserDbMask) != 0)
+    return fail(Errc::kInvalidArgument, "%s: peer_db_set(0x%" PRIx64 "): doorbells are bits 0..30 (31 is the backend's)",
+                info_.name.c_str(), bits);
+  if (peer == info_.self) {
+    self_db_ |= bits;
+    return {};
+  }
+  if (!link_status(peer).up)
+    return fail(Errc::kLinkDown, "%s: peer_db_set: the link to node %u is down", info_.name.c_str(), peer.v);
+  return ntb_->peer_db_set(bits);  // flushes earlier window stores before the ring
+}
+
+Result<uint64_t> IntelNtbDevice::db_read(NodeIdx peer) {
+  if (auto ok = check_peer(peer, "db_read"); !ok) return tl::unexpected(ok.error());
+  if (peer == info_.self) return self_db_;
+  return ntb_->db_read() & hs::kUserDbMask;
+}
+
+Result<void> IntelNtbDevice::db_clear(NodeIdx peer, uint64_t bits) {
+  if (auto ok = check_peer(peer, "db_clear"); !ok) return ok;
+  // Bits outside 0..30 cannot be set by a user, so clearing them is a no-op (as on the other
+  // backends, db_clear(peer, ~0) clears everything); bit 31 stays the handshake's.
+  bits &= hs::kUserDbMask;
+  if (peer == info_.self) {
+    self_db_ &= ~bits;
+    return {};
+  }
+  return ntb_->db_clear(bits);
+}
+
+Result<uint64_t> IntelNtbDevice::db_wait(NodeIdx peer, uint64_t timeout_ns) {
+  if (auto ok = check_peer(peer, "db_wait"); !ok) return tl::unexpected(ok.error());
+  if (peer == info_.self || port_->vector_count() < 2) return Device::db_wait(peer, timeout_ns);
+  const uint64_t deadline = now_ns() + timeout_ns;
+  for (;;) {
+    // Checked before sleeping and after every wake-up: a ring between the check and the wait is
+    // counted by the eventfd, so it is never lost.
+    auto bits = db_read(peer);
+    if (!bits || *bits != 0) return bits;
+    const uint64_t now = now_ns();
+    if (now >= deadline) return uint64_t{0};
+    auto fired = port_->wait(hs::kUserVector, deadline - now);
+    if (!fired) return tl::unexpected(fired.error());
+  }
+}
+
+}  // namespace pbx::hal

@@ -1,0 +1,107 @@
+// The product path: IntelNtbDevice over the real NTB, through VFIO.
+#include "pbx/hal/intel_ntb.h"
+#include "pbx/ntb/intel/regs.h"
+
+namespace pbx::hal {
+namespace {
+
+// Config space through the VFIO config region.
+class VfioConfigSpace final : public ntb::ConfigSpace {
+ public:
+  explicit VfioConfigSpace(vfio::VfioDevice& dev) noexcept : dev_(&dev) {}
+
+  Result<uint32_t> cfg_read(uint32_t off, unsigned width) override {
+    switch (width) {
+      case 1: return widen(dev_->config_read<uint8_t>(off));
+      case 2: return widen(dev_->config_read<uint16_t>(off));
+      case 4: return dev_->config_read<uint32_t>(off);
+      default: return fail(Errc::kInvalidArgument, "config read of %u bytes at 0x%x", width, off);
+    }
+  }
+  Result<void> cfg_write(uint32_t off, unsigned width, uint32_t value) override {
+    switch (width) {
+      case 1: return dev_->config_write<uint8_t>(off, static_cast<uint8_t>(value));
+      case 2: return dev_->config_write<uint16_t>(off, static_cast<uint16_t>(value));
+      case 4: return dev_->config_write<uint32_t>(off, value);
+      default: return fail(Errc::kInvalidArgument, "config write of %u bytes at 0x%x", width, off);
+    }
+  }
+
+ private:
+  template <class T>
+  static Result<uint32_t> widen(Result<T> r) {
+    if (!r) return tl::unexpected(r.error());
+    return uint32_t{*r};
+  }
+  vfio::VfioDevice* dev_;
+};
+
+class VfioIntelNtbPort final : public IntelNtbPort {
+ public:
+  static Result<std::unique_ptr<VfioIntelNtbPort>> open(const vfio::Bdf& bdf, const IntelNtbOptions& opts) {
+    auto dev = vfio::VfioDevice::open(bdf, opts.vfio);
+    if (!dev) return tl::unexpected(dev.error());
+    std::unique_ptr<VfioIntelNtbPort> p(new VfioIntelNtbPort(std::move(*dev), opts.write_combining));
+    auto bar0 = p->dev_.map_bar(0);  // registers: uncached
+    if (!bar0) return tl::unexpected(bar0.error());
+    p->bar0_ = bar0->mem;
+    for (unsigned i = 0; i < ntb::intel::kMwCount; ++i) {
+      auto ri = p->dev_.region_info(ntb::intel::kMwBar[i]);
+      if (!ri) return tl::unexpected(ri.error());
+      p->mw_size_[i] = ri->size;
+    }
+    auto cap = p->dev_.msix_capacity();
+    if (cap && *cap >= 2) {
+      if (auto ok = p->dev_.enable_msix(2); !ok) return tl::unexpected(ok.error());
+      p->vectors_ = 2;
+    }
+    return p;
+  }
+
+  std::string name() const override { return dev_.bdf().str(); }
+  Result<void> enable_device() override { return dev_.enable_bus_master(); }
+  ntb::intel::IntelNtb::AttachParams attach_params() override {
+    ntb::intel::IntelNtb::AttachParams a;
+    a.name = name();
+    a.bar0 = bar0_;
+    a.cfg = &cfg_;
+    a.mw_size = mw_size_;
+    return a;
+  }
+  Result<std::span<std::byte>> map_outbound() override {
+    auto v = dev_.map_bar(ntb::intel::kMwBar[0], {.write_combining = write_combining_});
+    if (!v) return tl::unexpected(v.error());
+    mem_type_ = v->mem_type == vfio::MemType::kWriteCombining ? MemType::kWriteCombining : MemType::kUncached;
+    return v->mem;
+  }
+  MemType outbound_mem_type() const noexcept override { return mem_type_; }
+  Result<void> map_dma(std::span<std::byte> mem, uint64_t iova) override { return dev_.map_dma(mem, iova); }
+  void unmap_dma(uint64_t iova) noexcept override { (void)dev_.unmap_dma(iova); }
+  uint16_t vector_count() const noexcept override { return vectors_; }
+  Result<bool> wait(uint16_t vector, uint64_t timeout_ns) override {
+    if (dev_.msix() == nullptr) return false;
+    return dev_.msix()->wait(vector, static_cast<int64_t>(std::min<uint64_t>(timeout_ns, INT64_MAX)));
+  }
+
+ private:
+  VfioIntelNtbPort(vfio::VfioDevice dev, bool wc) noexcept : dev_(std::move(dev)), cfg_(dev_), write_combining_(wc) {}
+
+  vfio::VfioDevice dev_;
+  VfioConfigSpace cfg_;
+  bool write_combining_;
+  std::span<std::byte> bar0_;
+  std::array<uint64_t, ntb::intel::kMwCount> mw_size_{};
+  MemType mem_type_ = MemType::kUncached;
+  uint16_t vectors_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<IntelNtbDevice>> IntelNtbDevice::open(const vfio::Bdf& bdf, const IntelNtbOptions& opts) {
+  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
+  auto port = VfioIntelNtbPort::open(bdf, opts);
+  if (!port) return tl::unexpected(port.error());
+  return attach(std::move(*port), opts);
+}
+
+}  // namespace pbx::hal

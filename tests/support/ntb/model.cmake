@@ -1,0 +1,6 @@
+# The Intel NTB register model (tests/support/ntb), a static library shared by the test folders
+# that need it: include() this file, then link pbx_test_intel_ntb_model.
+include_guard(GLOBAL)
+add_library(pbx_test_intel_ntb_model STATIC ${PROJECT_SOURCE_DIR}/tests/support/ntb/intel_model.cpp)
+target_include_directories(pbx_test_intel_ntb_model PUBLIC ${PROJECT_SOURCE_DIR}/tests)
+target_link_libraries(pbx_test_intel_ntb_model PUBLIC pbx::ntb_intel PRIVATE pbx::warnings)

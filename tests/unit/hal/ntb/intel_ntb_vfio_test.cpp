@@ -1,0 +1,125 @@
+// The product path, IntelNtbDevice::open(), through VFIO on a FakeVfio machine with a Skylake
+// NTB: config space, BAR maps (write-combining BAR2 where offered), bus mastering, MSI-X, the
+// DMA mapping of the inbound window and its translation registers, and the teardown order.
+// BAR0 is plain memory here (no register semantics: the link never trains).
+#include <cstring>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "pbx/hal/intel_ntb.h"
+#include "pbx/vfio/pci.h"
+#include "support/vfio/fake_vfio.h"
+
+namespace pbx::hal {
+namespace {
+
+using vfio::test::FakeVfio;
+using ::testing::HasSubstr;
+
+constexpr uint64_t kBar2Addr = 0x38000000000ull;
+constexpr uint64_t kWindow = 1u << 20;
+
+void make_skx(FakeVfio& f, uint8_t ppd = 0x11 /* B2B, DSD */) {
+  f.bdf = "0000:af:00.0";
+  f.config.assign(4096, 0);
+  f.regions[VFIO_PCI_CONFIG_REGION_INDEX].size = 4096;
+  f.set16(0x00, 0x8086);
+  f.set16(0x02, 0x201c);
+  f.set16(0x04, 0x0000);  // decoding off until the driver enables it
+  f.config[0x08] = 0x04;
+  f.add_bar(0, 64 * 1024, false);
+  f.add_bar(2, kWindow, true);
+  f.add_bar(4, kWindow, true);
+  f.set32(0x10, 0xc3000004);  // 64-bit BAR0
+  f.set32(0x18, static_cast<uint32_t>(kBar2Addr) | 0xc);
+  f.set32(0x1c, static_cast<uint32_t>(kBar2Addr >> 32));
+  f.set32(0x20, 0xc);
+  f.set32(0x24, 0x3f3);
+  f.config[0xd4] = ppd;
+  f.msix_count = 33;
+}
+
+uint64_t reg64(FakeVfio& f, size_t off) {
+  uint64_t v;
+  std::memcpy(&v, f.bar_memory(0) + off, 8);
+  return v;
+}
+
+IntelNtbOptions opts_for(FakeVfio& f) {
+  IntelNtbOptions o;
+  o.vfio.sys = &f;
+  o.pages = PagePolicy::kSmall;
+  return o;
+}
+
+TEST(IntelNtbHalOverVfio, OpensMapsAndTranslatesTheInboundWindow) {
+  FakeVfio f;
+  make_skx(f);
+  f.wc_file = true;  // resource2_wc exists (root)
+  auto dev = IntelNtbDevice::open(*vfio::Bdf::parse("0000:af:00.0"), opts_for(f));
+  ASSERT_TRUE(dev.has_value()) << dev.error().message();
+  const DeviceInfo& i = (*dev)->info();
+  EXPECT_EQ(i.backend, "intel-gen3");
+  EXPECT_EQ(i.self, NodeIdx(1)) << "DSD side";
+  EXPECT_EQ(i.window_size, kWindow);
+  EXPECT_EQ(i.outbound_mem_type, MemType::kWriteCombining);
+  EXPECT_EQ(f.get16(vfio::pci::kCommand) & 0x6, 0x6) << "memory decoding and bus mastering on";
+  ASSERT_EQ(f.irq_sets.size(), 1u);
+  EXPECT_EQ(f.irq_sets[0].size(), 2u) << "MSI-X vectors 0 (users) and 1 (handshake, link)";
+  // INTVEC: doorbells 0..30 -> vector 0; 31 and the link -> vector 1.
+  const auto* intvec = reinterpret_cast<const uint8_t*>(f.bar_memory(0) + 0xd0);
+  EXPECT_EQ(intvec[0], 0);
+  EXPECT_EQ(intvec[30], 0);
+  EXPECT_EQ(intvec[31], 1);
+  EXPECT_EQ(intvec[32], 1);
+  EXPECT_EQ(reg64(f, 0x48), 0u) << "doorbells unmasked: interrupts are wanted";
+
+  ASSERT_EQ(f.dma_maps.size(), 1u);
+  const auto& m = f.dma_maps[0];
+  EXPECT_EQ(m.iova, (*dev)->inbound_iova());
+  EXPECT_EQ(m.size, kWindow);
+  EXPECT_EQ(m.vaddr, reinterpret_cast<uint64_t>((*dev)->local_mw(NodeIdx(0))->data()));
+  EXPECT_EQ(m.iova % kWindow, 0u);
+  EXPECT_EQ(reg64(f, 0x10), m.iova) << "IMBAR1XBASE";
+  EXPECT_EQ(reg64(f, 0x18), kBar2Addr + kWindow) << "IMBAR1XLMT";
+  EXPECT_EQ((*dev)->peer_mw(NodeIdx(0))->size(), kWindow);
+  EXPECT_FALSE((*dev)->link_status(NodeIdx(0)).up) << "plain memory never trains";
+
+  const uint64_t iova = m.iova;
+  dev->reset();
+  ASSERT_EQ(f.dma_unmaps.size(), 1u);
+  EXPECT_EQ(f.dma_unmaps[0].iova, iova);
+  EXPECT_EQ(reg64(f, 0x10), 0u) << "translation closed on close";
+}
+
+TEST(IntelNtbHalOverVfio, BarTwoIsUncachedWithoutWriteCombiningAccess) {
+  FakeVfio f;
+  make_skx(f);
+  auto dev = IntelNtbDevice::open(*vfio::Bdf::parse("0000:af:00.0"), opts_for(f));
+  ASSERT_TRUE(dev.has_value()) << dev.error().message();
+  EXPECT_EQ((*dev)->info().outbound_mem_type, MemType::kUncached);
+}
+
+TEST(IntelNtbHalOverVfio, NoIommuModeCannotMapTheInboundWindow) {
+  FakeVfio f;
+  make_skx(f);
+  f.noiommu = true;
+  f.type1v2 = false;
+  auto dev = IntelNtbDevice::open(*vfio::Bdf::parse("0000:af:00.0"), opts_for(f));
+  ASSERT_FALSE(dev.has_value());
+  EXPECT_THAT(dev.error().message(), HasSubstr("DMA-map the inbound window"));
+  EXPECT_THAT(dev.error().message(), HasSubstr("intel_iommu=on"));
+}
+
+TEST(IntelNtbHalOverVfio, ATransparentPortIsRefusedWithTheBiosSetting) {
+  FakeVfio f;
+  make_skx(f, 0x00);
+  auto dev = IntelNtbDevice::open(*vfio::Bdf::parse("0000:af:00.0"), opts_for(f));
+  ASSERT_FALSE(dev.has_value());
+  EXPECT_THAT(dev.error().message(), HasSubstr("0000:af:00.0 (SKX)"));
+  EXPECT_THAT(dev.error().message(), HasSubstr("'NTB to NTB'"));
+}
+
+}  // namespace
+}  // namespace pbx::hal
