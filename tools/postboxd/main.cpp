@@ -188,8 +188,10 @@ int main(int argc, char** argv) {
   // The status page after detaching: its liveness lock belongs to the thread that serves.
   auto page = hal::postboxd::StatusPage::create(info.node_count, info.self.v);
   if (!page) return failure("status page", page.error());
+  // auto: on for ivshmem (its link only says the other VM opened the device). Loopback links
+  // are up from the start; a backend with its own bring-up (Intel NTB) is off as well.
   const bool handshake = o.handshake == postboxd::HandshakeMode::kOn ||
-                         (o.handshake == postboxd::HandshakeMode::kAuto && info.backend != "loopback");
+                         (o.handshake == postboxd::HandshakeMode::kAuto && info.backend == "ivshmem");
   hal::HandshakeOptions hs;
   hs.epoch = new_epoch();
   hs.timeout_ns = o.handshake_timeout_ms * 1'000'000;
