@@ -16,4 +16,12 @@ Result<uint64_t> Device::db_wait(NodeIdx peer, uint64_t timeout_ns) {
   }
 }
 
+Result<std::vector<NodeWindowsExport>> Device::export_windows() {
+  const DeviceInfo& i = info();
+  return fail(Errc::kNotSupported,
+              "the %s backend (%s) cannot hand its windows to other processes: open the device in each process, "
+              "or use a backend that exports them (loopback, ivshmem)",
+              i.backend.c_str(), i.name.c_str());
+}
+
 }  // namespace pbx::hal

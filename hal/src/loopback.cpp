@@ -288,6 +288,31 @@ Result<void> LoopbackDevice::check_peer(NodeIdx peer, const char* op) const {
   return {};
 }
 
+// Node `peer`'s file, opened read-write on first use.
+Result<int> LoopbackDevice::peer_file(NodeIdx peer) {
+  if (!peer_files_[peer.v]) {
+    const std::string path = node_path(dir_, info_.name, peer.v);
+    peer_files_[peer.v].reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    if (!peer_files_[peer.v]) return fail_errno(errno, "open %s", path.c_str());
+  }
+  return peer_files_[peer.v].get();
+}
+
+// The outbound window to k is node k's file at window_size * self; the inbound window from k
+// is this node's file at window_size * k. Both files are sparse (commit with fallocate).
+Result<std::vector<NodeWindowsExport>> LoopbackDevice::export_windows() {
+  auto own = peer_file(info_.self);
+  if (!own) return tl::unexpected(own.error());
+  std::vector<NodeWindowsExport> out(info_.node_count);
+  for (uint16_t k = 0; k < info_.node_count; ++k) {
+    auto fd = peer_file(NodeIdx(k));
+    if (!fd) return tl::unexpected(fd.error());
+    out[k].outbound = {*fd, uint64_t{info_.window_size} * info_.self.v, info_.window_size, MemType::kWriteBack, true};
+    out[k].inbound = {*own, uint64_t{info_.window_size} * k, info_.window_size, MemType::kWriteBack, true};
+  }
+  return out;
+}
+
 // Maps the outbound window to `peer` at a fixed address: the real file region when the link is
 // up, anonymous scratch memory when it is down (stores are dropped, as on a real link).
 Result<void> LoopbackDevice::map_outbound(NodeIdx peer, bool link_up) {
@@ -297,13 +322,9 @@ Result<void> LoopbackDevice::map_outbound(NodeIdx peer, bool link_up) {
   const int fixed = hint != nullptr ? MAP_FIXED : 0;
   void* p;
   if (link_up) {
-    if (!peer_files_[peer.v]) {
-      const std::string path = node_path(dir_, info_.name, peer.v);
-      peer_files_[peer.v].reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-      if (!peer_files_[peer.v]) return fail_errno(errno, "open %s", path.c_str());
-    }
-    p = ::mmap(hint, len, PROT_READ | PROT_WRITE, MAP_SHARED | fixed, peer_files_[peer.v].get(),
-               static_cast<off_t>(len * info_.self.v));
+    auto fd = peer_file(peer);
+    if (!fd) return tl::unexpected(fd.error());
+    p = ::mmap(hint, len, PROT_READ | PROT_WRITE, MAP_SHARED | fixed, *fd, static_cast<off_t>(len * info_.self.v));
   } else {
     p = ::mmap(hint, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | fixed, -1, 0);
   }
@@ -332,11 +353,7 @@ Result<void> LoopbackDevice::commit_peer_memory(NodeIdx peer, size_t off, size_t
   if (off + len > info_.window_size)
     return fail(Errc::kInvalidArgument, "commit_peer_memory: [%zu, %zu) is outside the %zu-byte window", off, off + len,
                 info_.window_size);
-  if (!peer_files_[peer.v]) {
-    const std::string path = node_path(dir_, info_.name, peer.v);
-    peer_files_[peer.v].reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-    if (!peer_files_[peer.v]) return fail_errno(errno, "open %s", path.c_str());
-  }
+  if (auto fd = peer_file(peer); !fd) return tl::unexpected(fd.error());
   // Allocates the tmpfs pages now: a full /dev/shm becomes an error here instead of a SIGBUS
   // on the first store into the hole.
   const off_t at = static_cast<off_t>(info_.window_size * info_.self.v + off);

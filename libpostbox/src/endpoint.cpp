@@ -1,9 +1,12 @@
 // The public C++ API: thin forwarding to EndpointImpl, joining from the environment.
+#include <time.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <string>
 
 #include "endpoint_impl.h"
+#include "pbx/hal/daemon_client.h"
 #include "pbx/hal/loopback.h"
 
 namespace pbx {
@@ -75,17 +78,9 @@ Result<uint64_t> env_number(const char* name, bool required, uint64_t fallback) 
     return fail(Errc::kInvalidArgument, "%s = '%s' is not a number", name, s);
   return v;
 }
-}  // namespace
 
-Result<Endpoint> Endpoint::from_env(const Config& base) {
-  const char* backend = std::getenv("PBX_BACKEND");
-  if (backend != nullptr && *backend != '\0' && std::string(backend) != "loopback")
-    return fail(Errc::kNotSupported,
-                "PBX_BACKEND = '%s' is not supported by Endpoint::from_env: use 'loopback', or open the device "
-                "yourself and call Endpoint::create",
-                backend);
-  const char* job = std::getenv("PBX_JOB");
-  if (job == nullptr || *job == '\0') return tl::unexpected(env_number("PBX_JOB", true, 0).error());
+// The job shape and this process's rank, from PBX_NODES, PBX_PROCS_PER_NODE, PBX_NODE, PBX_LOCAL.
+Result<std::pair<JobShape, Rank>> shape_from_env() {
   auto nodes = env_number("PBX_NODES", true, 0);
   if (!nodes) return tl::unexpected(nodes.error());
   auto ppn = env_number("PBX_PROCS_PER_NODE", true, 0);
@@ -101,13 +96,64 @@ Result<Endpoint> Endpoint::from_env(const Config& base) {
                 static_cast<unsigned long long>(*node), static_cast<unsigned long long>(*local),
                 static_cast<unsigned long long>(*nodes), static_cast<unsigned long long>(*ppn), JobShape::kMaxNodes,
                 JobShape::kMaxProcsPerNode);
-  const JobShape shape{static_cast<uint16_t>(*nodes), static_cast<uint16_t>(*ppn)};
-  const Rank self{static_cast<uint16_t>(*node), static_cast<uint16_t>(*local)};
+  return std::pair{JobShape{static_cast<uint16_t>(*nodes), static_cast<uint16_t>(*ppn)},
+                   Rank{static_cast<uint16_t>(*node), static_cast<uint16_t>(*local)}};
+}
+
+// PBX_BACKEND=postboxd: the node's device through its node manager. Waits (up to timeout_ms)
+// until the daemon has brought every link up: its handshake with the other nodes' daemons may
+// still be running when the job starts.
+Result<std::unique_ptr<hal::Device>> open_postboxd(Rank self, uint32_t timeout_ms) {
+  const char* sock = std::getenv("PBX_POSTBOXD_SOCKET");
+  const std::string path = (sock != nullptr && *sock != '\0') ? sock : hal::postboxd::kDefaultSocket;
+  auto dev = hal::DaemonClientDevice::open(path);
+  if (!dev) return tl::unexpected(dev.error());
+  const hal::DeviceInfo& info = (*dev)->info();
+  if (info.self.v != self.node)
+    return fail(Errc::kInvalidArgument,
+                "PBX_NODE = %u but postboxd at %s serves node %u: set PBX_NODE=%u, or point PBX_POSTBOXD_SOCKET at "
+                "the daemon of node %u",
+                self.node, path.c_str(), info.self.v, info.self.v, self.node);
+  const uint64_t deadline = now_ns() + uint64_t{timeout_ms} * 1'000'000;
+  for (uint16_t k = 0; k < info.node_count; ++k) {
+    while (!(*dev)->link_status(hal::NodeIdx(k)).up) {
+      if (now_ns() >= deadline)
+        return fail(Errc::kLinkDown,
+                    "the link to node %u is still down after %u ms: postboxd at %s has not completed its handshake "
+                    "with node %u (is postboxd running there? its log says why) (Config::timeout_ms sets the wait)",
+                    k, timeout_ms, path.c_str(), k);
+      const timespec nap{0, 100'000};  // control path: a daemon's handshake takes a few of its ticks
+      ::nanosleep(&nap, nullptr);
+    }
+  }
+  return std::unique_ptr<hal::Device>(std::move(*dev));
+}
+}  // namespace
+
+Result<Endpoint> Endpoint::from_env(const Config& base) {
+  const char* backend_env = std::getenv("PBX_BACKEND");
+  const std::string backend = (backend_env != nullptr && *backend_env != '\0') ? backend_env : "loopback";
+  if (backend != "loopback" && backend != "postboxd")
+    return fail(Errc::kNotSupported,
+                "PBX_BACKEND = '%s' is not supported by Endpoint::from_env: use 'loopback' (pbxrun), 'postboxd' (the "
+                "node manager), or open the device yourself and call Endpoint::create",
+                backend.c_str());
+  const char* job = std::getenv("PBX_JOB");
+  if (backend == "loopback" && (job == nullptr || *job == '\0'))
+    return tl::unexpected(env_number("PBX_JOB", true, 0).error());
+  auto shape = shape_from_env();
+  if (!shape) return tl::unexpected(shape.error());
+  auto [js, self] = *shape;
   auto cfg = Config::from_env(base);
   if (!cfg) return tl::unexpected(cfg.error());
+  if (backend == "postboxd") {
+    auto dev = open_postboxd(self, cfg->timeout_ms);
+    if (!dev) return tl::unexpected(dev.error());
+    return create(std::move(*dev), js, self, *cfg);
+  }
   auto dev = hal::LoopbackDevice::open(job, hal::NodeIdx(self.node));
   if (!dev) return tl::unexpected(dev.error());
-  return create(std::move(*dev), shape, self, *cfg);
+  return create(std::move(*dev), js, self, *cfg);
 }
 
 Rank Endpoint::self() const noexcept { return impl_->self(); }

@@ -110,6 +110,9 @@ class IvshmemFabric {
       return drained;
     }
 
+    // The memfd, as the VFIO device fd would be handed out (mapped write-back here).
+    Result<SharedMemoryFile> shared_memory_file() override { return SharedMemoryFile{s_->memfd, 0, MemType::kWriteBack}; }
+
     std::vector<std::pair<uint16_t, uint16_t>> rings() const {
       std::lock_guard lock(mu_);
       return rings_;

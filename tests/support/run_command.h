@@ -24,6 +24,8 @@ inline CommandResult run_command(const std::vector<std::string>& argv, const std
     dup2(err_pipe[1], 2);
     close(out_pipe[0]);
     close(err_pipe[0]);
+    close(out_pipe[1]);  // the copies on 1 and 2 stay: a daemon that detaches must not keep these
+    close(err_pipe[1]);
     for (const std::string& e : env) putenv(const_cast<char*>(e.c_str()));
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));

@@ -41,6 +41,11 @@ Result<void> IvshmemOptions::validate() const {
   return {};
 }
 
+Result<SharedMemoryFile> IvshmemPort::shared_memory_file() {
+  return fail(Errc::kNotSupported, "%s: this ivshmem port cannot hand its shared memory to other processes",
+              name().c_str());
+}
+
 IvshmemDevice::IvshmemDevice(std::unique_ptr<IvshmemPort> port) : port_(std::move(port)) {}
 
 Result<std::unique_ptr<IvshmemDevice>> IvshmemDevice::attach(std::unique_ptr<IvshmemPort> port,
@@ -239,6 +244,19 @@ Result<InboundWindow> IvshmemDevice::local_mw(NodeIdx peer) {
   // Through the control view: uncached loads are not reordered with each other, which the
   // acquire loads of a poller rely on (loads from write-combining memory may be).
   return InboundWindow(ctl_ + lay.window(info_.self.v, peer.v, info_.window_size), info_.window_size);
+}
+
+Result<std::vector<NodeWindowsExport>> IvshmemDevice::export_windows() {
+  auto file = port_->shared_memory_file();
+  if (!file) return tl::unexpected(file.error());
+  const L::Layout lay(nodes_);
+  const size_t ws = info_.window_size;
+  std::vector<NodeWindowsExport> out(nodes_);
+  for (uint16_t k = 0; k < nodes_; ++k) {
+    out[k].outbound = {file->fd, file->offset + lay.window(k, info_.self.v, ws), ws, file->mem_type, false};
+    out[k].inbound = {file->fd, file->offset + lay.window(info_.self.v, k, ws), ws, file->mem_type, false};
+  }
+  return out;
 }
 
 LinkStatus IvshmemDevice::link_status(NodeIdx peer) noexcept {

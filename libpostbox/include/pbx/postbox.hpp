@@ -100,6 +100,9 @@ class PBX_API Endpoint {
   // Joins the job that pbxrun describes in the environment (PBX_BACKEND, PBX_JOB, PBX_NODES,
   // PBX_PROCS_PER_NODE, PBX_NODE, PBX_LOCAL); the config comes from `cfg` overridden by
   // PBX_* variables (Config::from_env). Waits until every process of the job is up.
+  // PBX_BACKEND=postboxd uses the node's device through its node manager (socket
+  // PBX_POSTBOXD_SOCKET, default /run/postbox/postboxd.sock; no PBX_JOB): PBX_NODE must be
+  // the node the daemon serves.
   static Result<Endpoint> from_env(const Config& cfg = {});
   // Joins a job over a device this process opened (loopback, ivshmem, NTB): `self` is this
   // process's rank in `shape`. Waits until every process of the job is up.

@@ -1,9 +1,12 @@
 // The loopback HAL backend: windows, scratchpads, doorbells, link state, and its errors.
 #include "pbx/hal/loopback.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <gtest/gtest.h>
 
@@ -68,6 +71,52 @@ TEST(LoopbackHal, WindowsWorkAcrossProcesses) {
   ASSERT_EQ(WEXITSTATUS(status), 0);
   auto d = open_dev(job, 0);
   EXPECT_EQ(d->local_mw(NodeIdx(1))->load64_acquire(0), 42u);
+}
+
+// What another process does with an export: map the fd at the offset.
+struct Mapped {
+  explicit Mapped(const WindowExport& e)
+      : p(static_cast<std::byte*>(::mmap(nullptr, e.length, PROT_READ | PROT_WRITE, MAP_SHARED, e.fd,
+                                         static_cast<off_t>(e.offset)))),
+        len(e.length) {}
+  ~Mapped() {
+    if (p != MAP_FAILED) ::munmap(p, len);
+  }
+  uint64_t load(size_t off) const { return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(p + off)).load(); }
+  void store(size_t off, uint64_t v) { std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(p + off)).store(v); }
+  std::byte* p;
+  size_t len;
+};
+
+TEST(LoopbackHal, ExportedWindowsMapTheSameMemoryAsTheDevicesOwn) {
+  auto job = make_job(3);
+  auto n1 = open_dev(job, 1);
+  auto n2 = open_dev(job, 2);
+  auto ex = n1->export_windows();
+  ASSERT_TRUE(ex) << ex.error().message();
+  ASSERT_EQ(ex->size(), 3u);
+  for (const NodeWindowsExport& w : *ex) {
+    EXPECT_EQ(w.outbound.length, 2u << 20);
+    EXPECT_EQ(w.inbound.length, 2u << 20);
+    EXPECT_TRUE(w.outbound.sparse && w.inbound.sparse) << "tmpfs files: commit before storing";
+    EXPECT_EQ(w.outbound.mem_type, MemType::kWriteBack);
+  }
+  // Outbound to node 2, mapped from the export: lands in node 2's window from node 1.
+  Mapped out((*ex)[2].outbound);
+  ASSERT_NE(out.p, MAP_FAILED);
+  out.store(4096, 0xabcd);
+  EXPECT_EQ(n2->local_mw(NodeIdx(1))->load64_acquire(4096), 0xabcdu);
+  EXPECT_EQ(n2->local_mw(NodeIdx(0))->load64_acquire(4096), 0u);
+  // Inbound from node 2, mapped from the export: what node 2 stores through its peer_mw(1).
+  Mapped in((*ex)[2].inbound);
+  ASSERT_NE(in.p, MAP_FAILED);
+  n2->peer_mw(NodeIdx(1))->store64(128, 0x77, StoreKind::kControl);
+  EXPECT_EQ(in.load(128), 0x77u);
+  // Between processes of node 1 itself.
+  Mapped self_out((*ex)[1].outbound), self_in((*ex)[1].inbound);
+  self_out.store(64, 5);
+  EXPECT_EQ(self_in.load(64), 5u);
+  EXPECT_EQ(n1->local_mw(NodeIdx(1))->load64_acquire(64), 5u);
 }
 
 TEST(LoopbackHal, FilesAreSparseUntilWritten) {

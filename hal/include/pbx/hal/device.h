@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "pbx/base/error.h"
 #include "pbx/hal/types.h"
@@ -37,6 +38,24 @@ struct DeviceInfo {
   uint64_t db_valid_mask = 0;   // doorbell bits per peer
   size_t window_size = 0;       // bytes of each outbound / inbound window
   MemType outbound_mem_type = MemType::kWriteBack;
+};
+
+// A window as another process maps it: mmap(nullptr, length, prot, MAP_SHARED, fd, offset).
+// This is how a node manager (postboxd) hands windows to the node's processes: it sends the
+// fds over a Unix socket (SCM_RIGHTS) and every process maps its windows itself.
+struct WindowExport {
+  int fd = -1;               // owned by the Device: valid while it lives (the receiver gets a dup)
+  uint64_t offset = 0;       // of the window in that file; a multiple of the page size
+  uint64_t length = 0;       // window_size
+  MemType mem_type = MemType::kWriteBack;  // how a mapping of this fd is cached
+  bool sparse = false;       // a sparse file: back a range with fallocate() before storing into it
+};
+
+// The windows of one node pair, as DeviceInfo describes them: the outbound window to node k
+// (peer_mw(k)) and the inbound window from node k (local_mw(k)).
+struct NodeWindowsExport {
+  WindowExport outbound;
+  WindowExport inbound;
 };
 
 class Device {
@@ -70,6 +89,10 @@ class Device {
   // Waits until a doorbell bit from `peer` is set or `timeout_ns` passes; returns the bits
   // (0 on time-out). The default polls; backends with interrupts (eventfd, futex) override.
   [[nodiscard]] virtual Result<uint64_t> db_wait(NodeIdx peer, uint64_t timeout_ns);
+
+  // The windows of every node (index = node), as files another process can map. The fds stay
+  // owned by this device. The default: Errc::kNotSupported (the backend cannot share them).
+  [[nodiscard]] virtual Result<std::vector<NodeWindowsExport>> export_windows();
 };
 
 }  // namespace pbx::hal

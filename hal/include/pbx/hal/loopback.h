@@ -76,6 +76,9 @@ class LoopbackDevice final : public Device {
   Result<uint64_t> db_read(NodeIdx peer) override;
   Result<void> db_clear(NodeIdx peer, uint64_t bits) override;
   Result<uint64_t> db_wait(NodeIdx peer, uint64_t timeout_ns) override;
+  // The node files: outbound to k = node k's file at window_size * self (read-write), inbound
+  // from k = this node's file at window_size * k. Sparse: commit ranges with fallocate().
+  Result<std::vector<NodeWindowsExport>> export_windows() override;
 
   // Forces the link to `peer` down or up (the same as LoopbackJob::set_link).
   [[nodiscard]] Result<void> force_link(NodeIdx peer, bool up);
@@ -85,6 +88,7 @@ class LoopbackDevice final : public Device {
   LoopbackDevice() = default;
   Result<void> check_peer(NodeIdx peer, const char* op) const;
   Result<void> map_outbound(NodeIdx peer, bool link_up);
+  Result<int> peer_file(NodeIdx peer);
 
   DeviceInfo info_;
   std::string dir_;

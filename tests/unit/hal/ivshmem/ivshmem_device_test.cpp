@@ -1,8 +1,10 @@
 // The ivshmem HAL backend over test ports (one memfd, eventfd doorbells): windows, header
 // agreement, node identity, link state and generations, scratchpads, doorbells and waits.
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <chrono>
 #include <future>
@@ -86,6 +88,35 @@ TEST(IvshmemHal, WindowsSitAtTheirFixedOffsetsAndConnectEachDirection) {
   EXPECT_EQ(a->local_mw(NodeIdx(0))->load64(8), 0xa0u);
   EXPECT_EQ(b->local_mw(NodeIdx(0))->load64(8), 0xa1u);
   EXPECT_EQ(b->local_mw(NodeIdx(1))->load64(8), 0xb1u);
+}
+
+TEST(IvshmemHal, ExportedWindowsAreThePortsFileAtTheWindowOffsets) {
+  IvshmemFabric f(kShm, 3, 2);
+  Node a = join(f, 1, nodes(3));
+  Node b = join(f, 2, nodes(3));
+  auto ex = a->export_windows();
+  ASSERT_TRUE(ex) << ex.error().message();
+  ASSERT_EQ(ex->size(), 3u);
+  const L::Layout lay(3);
+  const size_t ws = a->info().window_size;
+  auto file = a.port->shared_memory_file();
+  ASSERT_TRUE(file);
+  for (uint16_t k = 0; k < 3; ++k) {
+    const NodeWindowsExport& w = (*ex)[k];
+    EXPECT_EQ(w.outbound.fd, file->fd);
+    EXPECT_EQ(w.outbound.offset, lay.window(k, 1, ws));
+    EXPECT_EQ(w.inbound.offset, lay.window(1, k, ws));
+    EXPECT_EQ(w.outbound.length, ws);
+    EXPECT_FALSE(w.outbound.sparse);
+    EXPECT_EQ(w.outbound.offset % 4096, 0u);
+  }
+  // A mapping of the export is the window: node 2 sees what it receives from node 1.
+  const WindowExport& out = (*ex)[2].outbound;
+  void* p = ::mmap(nullptr, out.length, PROT_READ | PROT_WRITE, MAP_SHARED, out.fd, static_cast<off_t>(out.offset));
+  ASSERT_NE(p, MAP_FAILED);
+  std::atomic_ref<uint64_t>(*static_cast<uint64_t*>(p)).store(0x5151, std::memory_order_release);
+  EXPECT_EQ(b->local_mw(NodeIdx(1))->load64_acquire(0), 0x5151u);
+  ::munmap(p, out.length);
 }
 
 TEST(IvshmemHal, InfoDescribesTheBackendAndWindowsCarryThePortsMemoryType) {

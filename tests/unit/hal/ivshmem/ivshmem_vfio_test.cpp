@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "pbx/hal/detail/ivshmem_layout.h"
 #include "pbx/hal/ivshmem.h"
 #include "pbx/vfio/pci.h"
 #include "support/vfio/fake_ivshmem.h"
@@ -61,6 +62,25 @@ TEST(IvshmemHalOverVfio, TwoVmsShareWindowsAndRingThroughTheDoorbellRegister) {
   EXPECT_EQ(*b->db_read(NodeIdx(0)), 0x2u);
   ASSERT_TRUE(b->peer_db_set(NodeIdx(0), 0x1));
   EXPECT_EQ(doorbell_register(vm1), 0x0000'0001u) << "peer 0, vector 1 (node 1 % 2 vectors)";
+}
+
+TEST(IvshmemHalOverVfio, WindowsAreExportedAsTheDeviceFdAtBar2sRegionOffset) {
+  SharedMemory shm;
+  FakeVfio vm0;
+  make_ivshmem(vm0, 0, kShm, 2, shm.p);
+  auto a = open_vm(vm0);
+  ASSERT_TRUE(a);
+  auto ex = a->export_windows();
+  ASSERT_TRUE(ex) << ex.error().message();
+  ASSERT_EQ(ex->size(), 2u);
+  const uint64_t bar2 = vfio::test::region_offset(2);
+  const ivshmem_layout::Layout lay(2);
+  const size_t ws = a->info().window_size;
+  EXPECT_EQ((*ex)[1].outbound.fd, vfio::test::kDeviceFd);
+  EXPECT_EQ((*ex)[1].outbound.offset, bar2 + lay.window(1, 0, ws));
+  EXPECT_EQ((*ex)[1].inbound.offset, bar2 + lay.window(0, 1, ws));
+  EXPECT_EQ((*ex)[0].inbound.fd, vfio::test::kDeviceFd);
+  EXPECT_EQ((*ex)[1].outbound.mem_type, MemType::kUncached) << "a VFIO fd maps BARs uncached";
 }
 
 TEST(IvshmemHalOverVfio, WindowsAreWriteCombiningWhereTheBarMappingIs) {
