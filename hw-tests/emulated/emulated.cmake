@@ -27,6 +27,12 @@ function(pbx_add_emulated_test name)
   set_property(GLOBAL APPEND PROPERTY PBX_EMULATED_TESTS ${name})
 endfunction()
 
+# pbx_add_emulated_program(<target>): a program the in-guest tests start themselves (postboxd),
+# put in both VMs at /opt/pbx/bin/<name> with its libraries, not run as a test.
+function(pbx_add_emulated_program target)
+  set_property(GLOBAL APPEND PROPERTY PBX_EMULATED_PLAN "program-${target} x $<TARGET_FILE:${target}>")
+endfunction()
+
 # Writes the plan and adds the CTest tests; call once, after every pbx_add_emulated_test().
 function(pbx_emulated_tier_finish)
   if(NOT TARGET pbx-ivshmem-server)

@@ -4,7 +4,8 @@
 #   make-initramfs.sh --kernel DIR --plan FILE --out FILE
 #
 #   --kernel DIR   what fetch-kernel.sh made (DIR/version, DIR/lib/modules/<version>)
-#   --plan FILE    the tests, one per line: NAME VM BINARY [ARGS...] (VM: a or b; BINARY: a host
+#   --plan FILE    the tests, one per line: NAME VM BINARY [ARGS...] (VM: a or b, or x for a
+#                  program that tests start themselves, copied but not run; BINARY: a host
 #                  path). Blank lines and lines starting with # are ignored.
 #   --out FILE     the initramfs (an uncompressed newc cpio: nothing to decompress under TCG)
 #
@@ -67,6 +68,10 @@ done
 
 cp -a "$kernel/lib/modules/." "$stage/lib/modules/"
 
+# Users and groups for programs that look them up (postboxd's --group).
+printf 'root:x:0:0:root:/:/bin/sh\n' >"$stage/etc/passwd"
+printf 'root:x:0:\n' >"$stage/etc/group"
+
 # The tests.
 while read -r name vm bin args; do
   case "$name" in ''|'#'*) continue ;; esac
@@ -80,7 +85,8 @@ while read -r name vm bin args; do
     fi
     copy_libs "$bin"
   fi
-  echo "$name $vm $base${args:+ $args}" >>"$stage/etc/pbx/plan"
+  # VM "x": a program the tests start themselves (a daemon): copied, not run.
+  [ "$vm" = x ] || echo "$name $vm $base${args:+ $args}" >>"$stage/etc/pbx/plan"
 done <"$plan"
 [ -s "$stage/etc/pbx/plan" ] || die "the plan $plan lists no test"
 
