@@ -171,7 +171,9 @@ class EndpointImpl {
   EndpointImpl() = default;
 
   // ---- tx.cpp ----
+  bool try_send_fast(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept;
   Result<void> try_send_slow(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept;
+  Result<void> send_slow(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept;
   void send_inline(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept;
   Result<TxChannel*> tx_channel(Rank dst, std::span<const std::byte> msg, const char* op) noexcept;
   Result<void> tx_admit(TxChannel& ch) noexcept;
@@ -192,6 +194,8 @@ class EndpointImpl {
 
   // ---- rx.cpp ----
   Fast recv_inline_fast(RxChannel& ch, std::span<std::byte> buf, RecvInfo& info) noexcept;
+  Fast poll_fast(Rank src, std::span<std::byte> buf, RecvInfo& info, RxChannel*& ch) noexcept;
+  Result<RecvInfo> recv_wait(std::span<std::byte> buf, Rank src, bool blocking) noexcept;
   RxChannel& rx_channel(Rank src) noexcept { return rx_[layout_.shape().flat(src)]; }
   bool try_activate(RxChannel& ch) noexcept;
   Peek peek(RxChannel& ch, Indicator& ind) noexcept;

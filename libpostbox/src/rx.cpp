@@ -17,6 +17,23 @@ void bit_set(uint64_t* bits, uint64_t idx) { bits[idx / 64] |= uint64_t{1} << (i
 void bit_clear(uint64_t* bits, uint64_t idx) { bits[idx / 64] &= ~(uint64_t{1} << (idx % 64)); }
 }  // namespace
 
+[[gnu::always_inline]] inline void EndpointImpl::consume(RxChannel& ch, uint8_t flags) noexcept {
+  const uint64_t seq = ch.expected;
+  advance_expected(ch);
+  if ((flags & wire::flag::kAckNow) != 0) ch.ack_now = true;
+  if (seq != ch.released || ch.out_of_order != 0) [[unlikely]] {
+    release_seq(ch, seq);
+    return;
+  }
+  ++ch.released;  // in order, nothing borrowed: the common case
+  if (ch.ack_now || ch.released - ch.acked >= ack_batch_) {
+    write_ack(ch);
+  } else if (!ch.unacked) {
+    ch.unacked = true;
+    ++unacked_;
+  }
+}
+
 // ---- discovering senders ----------------------------------------------------------------
 
 // A sender's segment becomes visible when its header carries the magic (c31). Checks that
@@ -178,12 +195,7 @@ Peek EndpointImpl::find_ready(Rank src, RxChannel*& out, Indicator& ind) noexcep
 
 // ---- releasing and acknowledging -------------------------------------------------------
 
-void EndpointImpl::consume(RxChannel& ch, uint8_t flags) noexcept {
-  const uint64_t seq = ch.expected;
-  advance_expected(ch);
-  if ((flags & wire::flag::kAckNow) != 0) ch.ack_now = true;
-  release_seq(ch, seq);
-}
+
 
 void EndpointImpl::release_seq(RxChannel& ch, uint64_t seq) noexcept {
   if (seq == ch.released) {
@@ -396,7 +408,43 @@ Fast EndpointImpl::recv_inline_fast(RxChannel& ch, std::span<std::byte> buf, Rec
   return Fast::kDelivered;
 }
 
+// One look at the channel of `src`, or at the active ones in round-robin order, for a small
+// message that fits `buf`: delivered right here. kSlow: `ch` holds something else.
+[[gnu::always_inline]] inline Fast EndpointImpl::poll_fast(Rank src, std::span<std::byte> buf, RecvInfo& info,
+                                                           RxChannel*& ch) noexcept {
+  if (src != kAnySource) {
+    RxChannel& c = rx_channel(src);
+    if (!(c.active || try_activate(c)) || c.state == ChannelState::kCorrupt) return Fast::kNone;
+    ch = &c;
+    return recv_inline_fast(c, buf, info);
+  }
+  const auto n = static_cast<uint32_t>(active_.size());
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t idx = rr_cursor_ + i;
+    if (idx >= n) idx -= n;
+    RxChannel* c = active_[idx];
+    if (c->state == ChannelState::kCorrupt) continue;
+    const Fast f = recv_inline_fast(*c, buf, info);
+    if (f == Fast::kNone) continue;
+    ch = c;
+    rr_cursor_ = idx + 1 == n ? 0 : idx + 1;  // fairness between senders
+    return f;
+  }
+  return Fast::kNone;
+}
+
 Result<RecvInfo> EndpointImpl::recv(std::span<std::byte> buf, Rank src, bool blocking) noexcept {
+  if (pending_errors_.empty() && (src == kAnySource || shape().contains(src))) [[likely]] {
+    RecvInfo info;
+    RxChannel* ch = nullptr;
+    if (poll_fast(src, buf, info, ch) == Fast::kDelivered) [[likely]] return info;
+  }
+  return recv_wait(buf, src, blocking);
+}
+
+// Everything but an inline message found at the first look: errors, pool messages, pieces,
+// waiting.
+Result<RecvInfo> EndpointImpl::recv_wait(std::span<std::byte> buf, Rank src, bool blocking) noexcept {
   if (src != kAnySource && !shape().contains(src)) return tl::unexpected(shape().check_rank(src, "recv").error());
   maybe_check_links();
   uint64_t deadline = 0;
@@ -404,27 +452,7 @@ Result<RecvInfo> EndpointImpl::recv(std::span<std::byte> buf, Rank src, bool blo
   for (uint32_t spin = 0;; ++spin) {
     if (!pending_errors_.empty()) return take_pending_error();
     RxChannel* ch = nullptr;
-    Fast f = Fast::kNone;
-    if (src == kAnySource) {
-      const auto n = static_cast<uint32_t>(active_.size());
-      for (uint32_t i = 0; i < n; ++i) {
-        uint32_t idx = rr_cursor_ + i;
-        if (idx >= n) idx -= n;
-        RxChannel* c = active_[idx];
-        if (c->state == ChannelState::kCorrupt) continue;
-        f = recv_inline_fast(*c, buf, info);
-        if (f == Fast::kNone) continue;
-        ch = c;
-        rr_cursor_ = idx + 1 == n ? 0 : idx + 1;  // fairness between senders
-        break;
-      }
-    } else {
-      RxChannel& c = rx_channel(src);
-      if ((c.active || try_activate(c)) && c.state != ChannelState::kCorrupt) {
-        f = recv_inline_fast(c, buf, info);
-        ch = &c;
-      }
-    }
+    const Fast f = poll_fast(src, buf, info, ch);
     if (f == Fast::kDelivered) return info;
     if (f == Fast::kSlow) {
       Indicator ind;

@@ -416,16 +416,19 @@ SendRequest* EndpointImpl::find_request(SendHandle h) noexcept {
 // ---- API -------------------------------------------------------------------------------
 
 // The common case in few instructions: a small message to a healthy channel with room.
-// Everything else (and every error) goes through try_send_slow().
-Result<void> EndpointImpl::try_send(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept {
+// Everything else (and every error) goes through the slow paths.
+[[gnu::always_inline]] inline bool EndpointImpl::try_send_fast(Rank dst, std::span<const std::byte> msg,
+                                                               uint32_t tag) noexcept {
   const size_t n = msg.size();
-  if (dst.node < nodes_ && dst.local < ppn_ && n <= inline_max_) [[likely]] {
-    TxChannel& ch = tx_[size_t{dst.node} * ppn_ + dst.local];
-    if (ch.head < ch.fast_until && ch.presence.load64(wire::presence::kState) != wire::presence::kGone) [[likely]] {
-      send_inline(ch, msg.data(), n, tag, 0);
-      return {};
-    }
-  }
+  if (dst.node >= nodes_ || dst.local >= ppn_ || n > inline_max_) return false;
+  TxChannel& ch = tx_[size_t{dst.node} * ppn_ + dst.local];
+  if (ch.head >= ch.fast_until || ch.presence.load64(wire::presence::kState) == wire::presence::kGone) return false;
+  send_inline(ch, msg.data(), n, tag, 0);
+  return true;
+}
+
+Result<void> EndpointImpl::try_send(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept {
+  if (try_send_fast(dst, msg, tag)) [[likely]] return {};
   return try_send_slow(dst, msg, tag);
 }
 
@@ -453,6 +456,11 @@ Result<void> EndpointImpl::try_send_slow(Rank dst, std::span<const std::byte> ms
 }
 
 Result<void> EndpointImpl::send(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept {
+  if (try_send_fast(dst, msg, tag)) [[likely]] return {};
+  return send_slow(dst, msg, tag);
+}
+
+Result<void> EndpointImpl::send_slow(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept {
   auto ch = tx_channel(dst, msg, "send");
   if (!ch) return tl::unexpected(ch.error());
   if (msg.size() > config().cts) {
