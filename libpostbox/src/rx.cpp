@@ -377,30 +377,40 @@ Result<RecvInfo> EndpointImpl::receive_pieces(RxChannel& ch, Indicator ind, std:
 
 // ---- API -------------------------------------------------------------------------------
 
+namespace {
+// The portable inline decode: checks words 1..inline_words(n) of the line at `off` against
+// `check` and unpacks n bytes into dst. Out of line: its buffers stay off the fast path's frame.
+[[gnu::noinline]] bool unpack_inline_scalar(const hal::InboundWindow& slots, size_t off, uint64_t w0, size_t n,
+                                            uint8_t check, std::byte* dst) noexcept {
+  uint64_t w[8];
+  w[0] = w0;
+  const size_t nw = wire::inline_words(n);
+  for (size_t i = 1; i <= nw; ++i) {
+    w[i] = slots.load64(off + 8 * i);  // ordered after the acquire load of word 0 (by the caller)
+    if (wire::check_of(w[i]) != check) return false;  // not every word has landed yet
+  }
+  wire::unpack_inline(w, n, dst);
+  return true;
+}
+}  // namespace
+
 // One look at `ch` for the common case, in few instructions: an inline message that fits
 // `buf` is delivered right here. kSlow: something else is there (use peek() and deliver()).
-Fast EndpointImpl::recv_inline_fast(RxChannel& ch, std::span<std::byte> buf, RecvInfo& info) noexcept {
+[[gnu::always_inline]] inline Fast EndpointImpl::recv_inline_fast(RxChannel& ch, std::span<std::byte> buf,
+                                                                  RecvInfo& info) noexcept {
   const size_t off = static_cast<size_t>(ch.expected & slots_mask_) * wire::kLine;
-  // Acquire: pairs with the sender's release store of word 0 in publish().
+  // Acquire: pairs with the sender's release store of word 0 in publish() / send_inline().
   const uint64_t w0 = ch.slots.load64_acquire(off);
   const uint8_t check = wire::check_byte(ch.expected, slots_log2_);
   if (wire::check_of(w0) != check) return Fast::kNone;
   const wire::SlotHeader h = wire::decode_header(w0);
   if (h.kind != wire::Kind::kInline || h.inline_len > inline_max_ || h.inline_len > buf.size()) return Fast::kSlow;
-  if (wire::kVectorInlineCodec) {
-    // One 64-byte load after the acquire load of word 0; every word is checked on its own.
-    const auto* line = reinterpret_cast<const uint64_t*>(ch.slots.at(off));  // NOLINT: window memory
-    if (!wire::unpack_inline_avx512(line, h.inline_len, check, buf.data())) return Fast::kNone;
-  } else {
-    uint64_t w[8];
-    w[0] = w0;
-    const size_t nw = wire::inline_words(h.inline_len);
-    for (size_t i = 1; i <= nw; ++i) {
-      w[i] = ch.slots.load64(off + 8 * i);  // ordered after the acquire load of word 0
-      if (wire::check_of(w[i]) != check) return Fast::kNone;  // not every word has landed yet
-    }
-    wire::unpack_inline(w, h.inline_len, buf.data());
-  }
+  // One 64-byte load after the acquire load of word 0; every word is checked on its own.
+  const bool whole = wire::kVectorInlineCodec
+                         ? wire::unpack_inline_avx512(reinterpret_cast<const uint64_t*>(ch.slots.at(off)),  // NOLINT
+                                                      h.inline_len, check, buf.data())
+                         : unpack_inline_scalar(ch.slots, off, w0, h.inline_len, check, buf.data());
+  if (!whole) return Fast::kNone;
   consume(ch, h.flags);
   ++stats_.rx_msgs;
   stats_.rx_bytes += h.inline_len;
