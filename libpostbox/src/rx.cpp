@@ -405,28 +405,12 @@ namespace {
   if (wire::check_of(w0) != check) return Fast::kNone;
   const wire::SlotHeader h = wire::decode_header(w0);
   if (h.kind != wire::Kind::kInline || h.inline_len > inline_max_ || h.inline_len > buf.size()) return Fast::kSlow;
-  if (!unpack_inline_scalar(ch.slots, off, w0, h.inline_len, check, buf.data())) return Fast::kNone;
-  consume(ch, h.flags);
-  ++stats_.rx_msgs;
-  stats_.rx_bytes += h.inline_len;
-  info = RecvInfo{ch.src, h.tag, h.inline_len};
-  return Fast::kDelivered;
-}
-
-// The same for CPUs with AVX-512, compiled for them so that the decode inlines.
-PBX_TARGET_AVX512 Fast EndpointImpl::recv_inline_avx512(RxChannel& ch, std::span<std::byte> buf,
-                                                         RecvInfo& info) noexcept {
-  const size_t off = static_cast<size_t>(ch.expected & slots_mask_) * wire::kLine;
-  // Acquire: pairs with the sender's release store of the line (send_inline_avx512 / publish).
-  const uint64_t w0 = ch.slots.load64_acquire(off);
-  const uint8_t check = wire::check_byte(ch.expected, slots_log2_);
-  if (wire::check_of(w0) != check) return Fast::kNone;
-  const wire::SlotHeader h = wire::decode_header(w0);
-  if (h.kind != wire::Kind::kInline || h.inline_len > inline_max_ || h.inline_len > buf.size()) return Fast::kSlow;
   // One 64-byte load after the acquire load of word 0; every word is checked on its own.
-  if (!wire::decode_inline_line(reinterpret_cast<const uint64_t*>(ch.slots.at(off)), h.inline_len, check,  // NOLINT
-                                buf.data()))
-    return Fast::kNone;
+  const bool whole = wire::kVectorInlineCodec
+                         ? wire::unpack_inline_avx512(reinterpret_cast<const uint64_t*>(ch.slots.at(off)),  // NOLINT
+                                                      h.inline_len, check, buf.data())
+                         : unpack_inline_scalar(ch.slots, off, w0, h.inline_len, check, buf.data());
+  if (!whole) return Fast::kNone;
   consume(ch, h.flags);
   ++stats_.rx_msgs;
   stats_.rx_bytes += h.inline_len;
@@ -442,7 +426,7 @@ PBX_TARGET_AVX512 Fast EndpointImpl::recv_inline_avx512(RxChannel& ch, std::span
     RxChannel& c = rx_channel(src);
     if (!(c.active || try_activate(c)) || c.state == ChannelState::kCorrupt) return Fast::kNone;
     ch = &c;
-    return vector_codec_ ? recv_inline_avx512(c, buf, info) : recv_inline_fast(c, buf, info);
+    return recv_inline_fast(c, buf, info);
   }
   const auto n = static_cast<uint32_t>(active_.size());
   for (uint32_t i = 0; i < n; ++i) {
@@ -450,7 +434,7 @@ PBX_TARGET_AVX512 Fast EndpointImpl::recv_inline_avx512(RxChannel& ch, std::span
     if (idx >= n) idx -= n;
     RxChannel* c = active_[idx];
     if (c->state == ChannelState::kCorrupt) continue;
-    const Fast f = vector_codec_ ? recv_inline_avx512(*c, buf, info) : recv_inline_fast(*c, buf, info);
+    const Fast f = recv_inline_fast(*c, buf, info);
     if (f == Fast::kNone) continue;
     ch = c;
     rr_cursor_ = idx + 1 == n ? 0 : idx + 1;  // fairness between senders
