@@ -79,7 +79,6 @@ struct RxChannel {
   ChannelState state = ChannelState::kOk;
   bool active = false;          // the sender's segment exists and was checked
   bool ack_now = false;         // the sender asked for an immediate acknowledgement
-  bool unacked = false;         // released > acked (counted in EndpointImpl::unacked_)
   Rank src{};
   uint32_t views_out = 0;
   uint32_t out_of_order = 0;    // bits set in release_bits
@@ -196,7 +195,7 @@ class EndpointImpl {
   Fast recv_inline_fast(RxChannel& ch, std::span<std::byte> buf, RecvInfo& info) noexcept;
   Fast poll_fast(Rank src, std::span<std::byte> buf, RecvInfo& info, RxChannel*& ch) noexcept;
   Result<RecvInfo> recv_wait(std::span<std::byte> buf, Rank src, bool blocking) noexcept;
-  RxChannel& rx_channel(Rank src) noexcept { return rx_[layout_.shape().flat(src)]; }
+  RxChannel& rx_channel(Rank src) noexcept { return rx_[size_t{src.node} * ppn_ + src.local]; }
   bool try_activate(RxChannel& ch) noexcept;
   Peek peek(RxChannel& ch, Indicator& ind) noexcept;
   Peek find_ready(Rank src, RxChannel*& out, Indicator& ind) noexcept;
@@ -256,7 +255,6 @@ class EndpointImpl {
   IntrusiveList<TxChannel> receiver_list_;
   uint32_t pending_requests_ = 0;
   uint32_t request_generation_ = 0;
-  uint32_t unacked_ = 0;        // rx channels with released > acked
   uint32_t resyncing_ = 0;      // tx channels waiting for a receiver to adopt a new epoch
   uint32_t rr_cursor_ = 0;      // round-robin start in active_
   uint32_t idle_polls_ = 0;

@@ -26,12 +26,7 @@ void bit_clear(uint64_t* bits, uint64_t idx) { bits[idx / 64] &= ~(uint64_t{1} <
     return;
   }
   ++ch.released;  // in order, nothing borrowed: the common case
-  if (ch.ack_now || ch.released - ch.acked >= ack_batch_) {
-    write_ack(ch);
-  } else if (!ch.unacked) {
-    ch.unacked = true;
-    ++unacked_;
-  }
+  if (ch.ack_now || ch.released - ch.acked >= ack_batch_) write_ack(ch);
 }
 
 // ---- discovering senders ----------------------------------------------------------------
@@ -210,10 +205,6 @@ void EndpointImpl::release_seq(RxChannel& ch, uint64_t seq) noexcept {
     bit_set(ch.release_bits, seq & slots_mask_);
     ++ch.out_of_order;
   }
-  if (!ch.unacked && ch.released != ch.acked) {
-    ch.unacked = true;
-    ++unacked_;
-  }
   if (ch.ack_now || ch.released - ch.acked >= ack_batch_) write_ack(ch);
 }
 
@@ -236,19 +227,14 @@ void EndpointImpl::write_ack(RxChannel& ch) noexcept {
   ch.ack.push();
   ch.acked = ch.released;
   ch.ack_now = false;
-  if (ch.unacked) {
-    ch.unacked = false;
-    --unacked_;
-  }
   ++stats_.acks_written;
 }
 
 // When there is nothing to receive, acknowledge everything released so far: a sender
 // waiting for room never waits on a batch that will not fill.
 void EndpointImpl::write_idle_acks() noexcept {
-  if (unacked_ == 0) return;
   for (RxChannel* ch : active_)
-    if (ch->unacked) write_ack(*ch);
+    if (ch->released != ch->acked) write_ack(*ch);
 }
 
 void EndpointImpl::idle_poll() noexcept {
@@ -305,10 +291,6 @@ void EndpointImpl::write_resync_ack(RxChannel& ch) noexcept {
   ch.ack.store64_release(wire::ack::kEpoch, ch.epoch, StoreKind::kControl);
   ch.ack.push();
   ch.acked = ch.released;
-  if (ch.unacked) {
-    ch.unacked = false;
-    --unacked_;
-  }
 }
 
 // ---- delivering ------------------------------------------------------------------------
