@@ -196,6 +196,7 @@ Result<void> LoopbackJob::set_link(const std::string& name, NodeIdx a, NodeIdx b
   const CtlLayout L(h.nodes);
   for (auto [x, y] : {std::pair{a.v, b.v}, std::pair{b.v, a.v}}) {
     auto w = shm_word<uint64_t>(m->data(), L.link_off + (size_t{x} * h.nodes + y) * 8);
+    // Acquire: the CAS below starts from the latest generation (pairs with another set_link's release).
     uint64_t cur = w.load(std::memory_order_acquire);
     for (;;) {
       if (((cur & 1) != 0) == up) break;
@@ -412,6 +413,7 @@ Result<void> LoopbackDevice::peer_db_set(NodeIdx peer, uint64_t bits) {
   // Release: stores before ringing are visible to the peer that sees the bits.
   ctl_->db(peer.v, info_.self.v).fetch_or(bits, std::memory_order_release);
   uint32_t* fw = ctl_->db_futex(peer.v, info_.self.v);
+  // Release: a waiter that sees the new sequence also sees the bits set above (pairs with db_wait()).
   std::atomic_ref<uint32_t>(*fw).fetch_add(1, std::memory_order_release);
   ::syscall(SYS_futex, fw, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
   return {};
@@ -434,6 +436,8 @@ Result<uint64_t> LoopbackDevice::db_wait(NodeIdx peer, uint64_t timeout_ns) {
   uint32_t* fw = ctl_->db_futex(info_.self.v, peer.v);
   const uint64_t deadline = now_ns() + timeout_ns;
   for (;;) {
+    // Acquire, sequence first: a ring after this load changes the sequence, so FUTEX_WAIT below
+    // returns at once instead of sleeping through it (pairs with the release in peer_db_set()).
     const uint32_t seq = std::atomic_ref<uint32_t>(*fw).load(std::memory_order_acquire);
     const uint64_t bits = ctl_->db(info_.self.v, peer.v).load(std::memory_order_acquire);
     if (bits != 0) return bits;
