@@ -95,6 +95,8 @@ int pbx_endpoint_destroy(pbx_endpoint* ep) {
 
 pbx_rank pbx_self(const pbx_endpoint* ep) { return to_c(ep->ep.self()); }
 uint32_t pbx_job_nodes(const pbx_endpoint* ep) { return ep->ep.shape().nodes; }
+uint32_t pbx_flat_rank(const pbx_endpoint* ep, pbx_rank r) { return ep->ep.shape().flat(to_rank(r)); }
+pbx_rank pbx_rank_of(const pbx_endpoint* ep, uint32_t flat_rank) { return to_c(ep->ep.shape().rank_of(flat_rank)); }
 uint32_t pbx_job_procs_per_node(const pbx_endpoint* ep) { return ep->ep.shape().procs_per_node; }
 
 int pbx_send(pbx_endpoint* ep, pbx_rank dst, const void* buf, size_t len, uint32_t tag) {

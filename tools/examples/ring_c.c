@@ -13,12 +13,10 @@ int main(void) {
     fprintf(stderr, "pbx-example-ring-c: %s\n", pbx_last_error(NULL));
     return 1;
   }
-  const pbx_rank self = pbx_self(ep);
-  const uint32_t nodes = pbx_job_nodes(ep), ppn = pbx_job_procs_per_node(ep);
-  const uint32_t size = nodes * ppn, me = self.node * ppn + self.local;
-  const uint32_t n = (me + 1) % size, p = (me + size - 1) % size;
-  const pbx_rank next = {(uint16_t)(n / ppn), (uint16_t)(n % ppn)};
-  const pbx_rank prev = {(uint16_t)(p / ppn), (uint16_t)(p % ppn)};
+  const uint32_t size = pbx_job_nodes(ep) * pbx_job_procs_per_node(ep);
+  const uint32_t me = pbx_flat_rank(ep, pbx_self(ep));
+  const pbx_rank next = pbx_rank_of(ep, (me + 1) % size);      /* processes by flat rank */
+  const pbx_rank prev = pbx_rank_of(ep, (me + size - 1) % size);
 
   char msg[64];
   snprintf(msg, sizeof msg, "hello from rank %u", me);

@@ -86,6 +86,9 @@ PBX_C_API int pbx_endpoint_from_env(const pbx_config* cfg, pbx_endpoint** out);
 PBX_C_API int pbx_endpoint_destroy(pbx_endpoint* ep);
 
 PBX_C_API pbx_rank pbx_self(const pbx_endpoint* ep);
+/* Flat ranks: node * procs_per_node + local. pbx_rank_of(ep, flat) for flat < nodes * procs. */
+PBX_C_API uint32_t pbx_flat_rank(const pbx_endpoint* ep, pbx_rank r);
+PBX_C_API pbx_rank pbx_rank_of(const pbx_endpoint* ep, uint32_t flat_rank);
 PBX_C_API uint32_t pbx_job_nodes(const pbx_endpoint* ep);
 PBX_C_API uint32_t pbx_job_procs_per_node(const pbx_endpoint* ep);
 
