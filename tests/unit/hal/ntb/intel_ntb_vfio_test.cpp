@@ -10,6 +10,7 @@
 #include "pbx/hal/intel_ntb.h"
 #include "pbx/vfio/pci.h"
 #include "support/mapped_export.h"
+#include "support/vfio/fake_intel_ntb.h"
 #include "support/vfio/fake_vfio.h"
 
 namespace pbx::hal {
@@ -17,30 +18,11 @@ namespace {
 
 using test::MappedExport;
 using vfio::test::FakeVfio;
+using vfio::test::make_skx;
 using ::testing::HasSubstr;
 
-constexpr uint64_t kBar2Addr = 0x38000000000ull;
+constexpr uint64_t kBar2Addr = vfio::test::kSkxBar2Addr;
 constexpr uint64_t kWindow = 1u << 20;
-
-void make_skx(FakeVfio& f, uint8_t ppd = 0x11 /* B2B, DSD */) {
-  f.bdf = "0000:af:00.0";
-  f.config.assign(4096, 0);
-  f.regions[VFIO_PCI_CONFIG_REGION_INDEX].size = 4096;
-  f.set16(0x00, 0x8086);
-  f.set16(0x02, 0x201c);
-  f.set16(0x04, 0x0000);  // decoding off until the driver enables it
-  f.config[0x08] = 0x04;
-  f.add_bar(0, 64 * 1024, false);
-  f.add_bar(2, kWindow, true);
-  f.add_bar(4, kWindow, true);
-  f.set32(0x10, 0xc3000004);  // 64-bit BAR0
-  f.set32(0x18, static_cast<uint32_t>(kBar2Addr) | 0xc);
-  f.set32(0x1c, static_cast<uint32_t>(kBar2Addr >> 32));
-  f.set32(0x20, 0xc);
-  f.set32(0x24, 0x3f3);
-  f.config[0xd4] = ppd;
-  f.msix_count = 33;
-}
 
 uint64_t reg64(FakeVfio& f, size_t off) {
   uint64_t v;
