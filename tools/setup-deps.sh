@@ -2,6 +2,7 @@
 # setup-deps.sh: installs the Debian 12 packages postbox needs, only those missing.
 #
 #   tools/setup-deps.sh build   # compiler, CMake, libraries: enough to build and run a loopback job
+#   tools/setup-deps.sh bench   # build + Open MPI, the peer pbx-perf --compare measures against
 #   tools/setup-deps.sh test    # build + what the whole test suite needs (QEMU for hw-emulated tests)
 #
 # Runs apt-get as root (directly when root, else through sudo when it exists).
@@ -11,14 +12,16 @@ BUILD_PKGS=(g++ cmake ninja-build pkg-config make git
             linux-libc-dev  # <linux/vfio.h>
             libexpected-dev libdpdk-dev libpci-dev pciutils
             libgtest-dev libgmock-dev)
+BENCH_PKGS=(openmpi-bin libopenmpi-dev)
 TEST_PKGS=(python3
            qemu-system-x86 busybox-static cpio xz-utils kmod zstd)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-build}" in
   build) ;;
+  bench) want+=("${BENCH_PKGS[@]}") ;;
   test) want+=("${TEST_PKGS[@]}") ;;
-  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+  *) echo "usage: $0 build|bench|test" >&2; exit 2 ;;
 esac
 
 missing=()

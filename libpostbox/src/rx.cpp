@@ -17,6 +17,23 @@ void bit_set(uint64_t* bits, uint64_t idx) { bits[idx / 64] |= uint64_t{1} << (i
 void bit_clear(uint64_t* bits, uint64_t idx) { bits[idx / 64] &= ~(uint64_t{1} << (idx % 64)); }
 }  // namespace
 
+[[gnu::always_inline]] inline void EndpointImpl::consume(RxChannel& ch, uint8_t flags) noexcept {
+  const uint64_t seq = ch.expected;
+  advance_expected(ch);
+  if ((flags & wire::flag::kAckNow) != 0) ch.ack_now = true;
+  if (seq != ch.released || ch.out_of_order != 0) [[unlikely]] {
+    release_seq(ch, seq);
+    return;
+  }
+  ++ch.released;  // in order, nothing borrowed: the common case
+  if (ch.ack_now || ch.released - ch.acked >= ack_batch_) {
+    write_ack(ch);
+  } else if (!ch.unacked) {
+    ch.unacked = true;
+    ++unacked_;
+  }
+}
+
 // ---- discovering senders ----------------------------------------------------------------
 
 // A sender's segment becomes visible when its header carries the magic (c31). Checks that
@@ -178,12 +195,7 @@ Peek EndpointImpl::find_ready(Rank src, RxChannel*& out, Indicator& ind) noexcep
 
 // ---- releasing and acknowledging -------------------------------------------------------
 
-void EndpointImpl::consume(RxChannel& ch, uint8_t flags) noexcept {
-  const uint64_t seq = ch.expected;
-  advance_expected(ch);
-  if ((flags & wire::flag::kAckNow) != 0) ch.ack_now = true;
-  release_seq(ch, seq);
-}
+
 
 void EndpointImpl::release_seq(RxChannel& ch, uint64_t seq) noexcept {
   if (seq == ch.released) {
@@ -365,30 +377,35 @@ Result<RecvInfo> EndpointImpl::receive_pieces(RxChannel& ch, Indicator ind, std:
 
 // ---- API -------------------------------------------------------------------------------
 
+namespace {
+// The portable inline decode: checks words 1..inline_words(n) of the line at `off` against
+// `check` and unpacks n bytes into dst. Out of line: its buffers stay off the fast path's frame.
+[[gnu::noinline]] bool unpack_inline_scalar(const hal::InboundWindow& slots, size_t off, uint64_t w0, size_t n,
+                                            uint8_t check, std::byte* dst) noexcept {
+  uint64_t w[8];
+  w[0] = w0;
+  const size_t nw = wire::inline_words(n);
+  for (size_t i = 1; i <= nw; ++i) {
+    w[i] = slots.load64(off + 8 * i);  // ordered after the acquire load of word 0 (by the caller)
+    if (wire::check_of(w[i]) != check) return false;  // not every word has landed yet
+  }
+  wire::unpack_inline(w, n, dst);
+  return true;
+}
+}  // namespace
+
 // One look at `ch` for the common case, in few instructions: an inline message that fits
 // `buf` is delivered right here. kSlow: something else is there (use peek() and deliver()).
-Fast EndpointImpl::recv_inline_fast(RxChannel& ch, std::span<std::byte> buf, RecvInfo& info) noexcept {
+[[gnu::always_inline]] inline Fast EndpointImpl::recv_inline_fast(RxChannel& ch, std::span<std::byte> buf,
+                                                                  RecvInfo& info) noexcept {
   const size_t off = static_cast<size_t>(ch.expected & slots_mask_) * wire::kLine;
-  // Acquire: pairs with the sender's release store of word 0 in publish().
+  // Acquire: pairs with the sender's release store of word 0 in publish() / send_inline().
   const uint64_t w0 = ch.slots.load64_acquire(off);
   const uint8_t check = wire::check_byte(ch.expected, slots_log2_);
   if (wire::check_of(w0) != check) return Fast::kNone;
   const wire::SlotHeader h = wire::decode_header(w0);
   if (h.kind != wire::Kind::kInline || h.inline_len > inline_max_ || h.inline_len > buf.size()) return Fast::kSlow;
-  if (wire::kVectorInlineCodec) {
-    // One 64-byte load after the acquire load of word 0; every word is checked on its own.
-    const auto* line = reinterpret_cast<const uint64_t*>(ch.slots.at(off));  // NOLINT: window memory
-    if (!wire::unpack_inline_avx512(line, h.inline_len, check, buf.data())) return Fast::kNone;
-  } else {
-    uint64_t w[8];
-    w[0] = w0;
-    const size_t nw = wire::inline_words(h.inline_len);
-    for (size_t i = 1; i <= nw; ++i) {
-      w[i] = ch.slots.load64(off + 8 * i);  // ordered after the acquire load of word 0
-      if (wire::check_of(w[i]) != check) return Fast::kNone;  // not every word has landed yet
-    }
-    wire::unpack_inline(w, h.inline_len, buf.data());
-  }
+  if (!unpack_inline_scalar(ch.slots, off, w0, h.inline_len, check, buf.data())) return Fast::kNone;
   consume(ch, h.flags);
   ++stats_.rx_msgs;
   stats_.rx_bytes += h.inline_len;
@@ -396,7 +413,64 @@ Fast EndpointImpl::recv_inline_fast(RxChannel& ch, std::span<std::byte> buf, Rec
   return Fast::kDelivered;
 }
 
+// The same for CPUs with AVX-512, compiled for them so that the decode inlines.
+PBX_TARGET_AVX512 Fast EndpointImpl::recv_inline_avx512(RxChannel& ch, std::span<std::byte> buf,
+                                                         RecvInfo& info) noexcept {
+  const size_t off = static_cast<size_t>(ch.expected & slots_mask_) * wire::kLine;
+  // Acquire: pairs with the sender's release store of the line (send_inline_avx512 / publish).
+  const uint64_t w0 = ch.slots.load64_acquire(off);
+  const uint8_t check = wire::check_byte(ch.expected, slots_log2_);
+  if (wire::check_of(w0) != check) return Fast::kNone;
+  const wire::SlotHeader h = wire::decode_header(w0);
+  if (h.kind != wire::Kind::kInline || h.inline_len > inline_max_ || h.inline_len > buf.size()) return Fast::kSlow;
+  // One 64-byte load after the acquire load of word 0; every word is checked on its own.
+  if (!wire::decode_inline_line(reinterpret_cast<const uint64_t*>(ch.slots.at(off)), h.inline_len, check,  // NOLINT
+                                buf.data()))
+    return Fast::kNone;
+  consume(ch, h.flags);
+  ++stats_.rx_msgs;
+  stats_.rx_bytes += h.inline_len;
+  info = RecvInfo{ch.src, h.tag, h.inline_len};
+  return Fast::kDelivered;
+}
+
+// One look at the channel of `src`, or at the active ones in round-robin order, for a small
+// message that fits `buf`: delivered right here. kSlow: `ch` holds something else.
+[[gnu::always_inline]] inline Fast EndpointImpl::poll_fast(Rank src, std::span<std::byte> buf, RecvInfo& info,
+                                                           RxChannel*& ch) noexcept {
+  if (src != kAnySource) {
+    RxChannel& c = rx_channel(src);
+    if (!(c.active || try_activate(c)) || c.state == ChannelState::kCorrupt) return Fast::kNone;
+    ch = &c;
+    return vector_codec_ ? recv_inline_avx512(c, buf, info) : recv_inline_fast(c, buf, info);
+  }
+  const auto n = static_cast<uint32_t>(active_.size());
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t idx = rr_cursor_ + i;
+    if (idx >= n) idx -= n;
+    RxChannel* c = active_[idx];
+    if (c->state == ChannelState::kCorrupt) continue;
+    const Fast f = vector_codec_ ? recv_inline_avx512(*c, buf, info) : recv_inline_fast(*c, buf, info);
+    if (f == Fast::kNone) continue;
+    ch = c;
+    rr_cursor_ = idx + 1 == n ? 0 : idx + 1;  // fairness between senders
+    return f;
+  }
+  return Fast::kNone;
+}
+
 Result<RecvInfo> EndpointImpl::recv(std::span<std::byte> buf, Rank src, bool blocking) noexcept {
+  if (pending_errors_.empty() && (src == kAnySource || shape().contains(src))) [[likely]] {
+    RecvInfo info;
+    RxChannel* ch = nullptr;
+    if (poll_fast(src, buf, info, ch) == Fast::kDelivered) [[likely]] return info;
+  }
+  return recv_wait(buf, src, blocking);
+}
+
+// Everything but an inline message found at the first look: errors, pool messages, pieces,
+// waiting.
+Result<RecvInfo> EndpointImpl::recv_wait(std::span<std::byte> buf, Rank src, bool blocking) noexcept {
   if (src != kAnySource && !shape().contains(src)) return tl::unexpected(shape().check_rank(src, "recv").error());
   maybe_check_links();
   uint64_t deadline = 0;
@@ -404,27 +478,7 @@ Result<RecvInfo> EndpointImpl::recv(std::span<std::byte> buf, Rank src, bool blo
   for (uint32_t spin = 0;; ++spin) {
     if (!pending_errors_.empty()) return take_pending_error();
     RxChannel* ch = nullptr;
-    Fast f = Fast::kNone;
-    if (src == kAnySource) {
-      const auto n = static_cast<uint32_t>(active_.size());
-      for (uint32_t i = 0; i < n; ++i) {
-        uint32_t idx = rr_cursor_ + i;
-        if (idx >= n) idx -= n;
-        RxChannel* c = active_[idx];
-        if (c->state == ChannelState::kCorrupt) continue;
-        f = recv_inline_fast(*c, buf, info);
-        if (f == Fast::kNone) continue;
-        ch = c;
-        rr_cursor_ = idx + 1 == n ? 0 : idx + 1;  // fairness between senders
-        break;
-      }
-    } else {
-      RxChannel& c = rx_channel(src);
-      if ((c.active || try_activate(c)) && c.state != ChannelState::kCorrupt) {
-        f = recv_inline_fast(c, buf, info);
-        ch = &c;
-      }
-    }
+    const Fast f = poll_fast(src, buf, info, ch);
     if (f == Fast::kDelivered) return info;
     if (f == Fast::kSlow) {
       Indicator ind;

@@ -35,5 +35,9 @@ Result<std::vector<double>> run_postbox(const Params& p);
 Result<std::vector<double>> run_raw_pingpong(const Params& p);
 // A tight hand-written SPSC shared-memory ring (the shape of ../shared/bench/peers/src/shm_ring.c).
 Result<std::vector<double>> run_ring(const Params& p);
+// Open MPI (its default shared-memory transport) with the same tests, through mpirun; returns
+// {median, p99}. Errc::kNotSupported when Open MPI or the peer program is not installed.
+Result<std::vector<double>> run_ompi(const Params& p);
+bool ompi_available();
 
 }  // namespace pbx::perf

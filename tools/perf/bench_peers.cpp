@@ -7,7 +7,12 @@
 //     consumer head on its own line read by the producer only when the ring looks full.
 #include <algorithm>
 #include <atomic>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "bench.h"
 #include "pair.h"
@@ -153,6 +158,58 @@ Result<std::vector<double>> run_ring(const Params& p) {
   });
   if (!ok) return tl::unexpected(ok.error());
   return std::vector<double>(out, out + p.iters);
+}
+
+namespace {
+// The Open MPI peer program: where the build put it, or next to this executable (installed).
+std::string ompi_peer_path() {
+#ifdef PBX_MPI_PEER
+  if (access(PBX_MPI_PEER, X_OK) == 0) return PBX_MPI_PEER;
+#endif
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string dir(self, static_cast<size_t>(n));
+    dir = dir.substr(0, dir.rfind('/'));
+    const std::string p = dir + "/pbx-perf-mpi-peer";
+    if (access(p.c_str(), X_OK) == 0) return p;
+  }
+  return {};
+}
+
+std::string mpirun_path() {
+#ifdef PBX_MPIRUN
+  if (access(PBX_MPIRUN, X_OK) == 0) return PBX_MPIRUN;
+#endif
+  return access("/usr/bin/mpirun.openmpi", X_OK) == 0 ? "/usr/bin/mpirun.openmpi" : std::string();
+}
+}  // namespace
+
+bool ompi_available() { return !ompi_peer_path().empty() && !mpirun_path().empty(); }
+
+Result<std::vector<double>> run_ompi(const Params& p) {
+  const std::string peer = ompi_peer_path(), mpirun = mpirun_path();
+  if (peer.empty() || mpirun.empty())
+    return fail(Errc::kNotSupported,
+                "Open MPI is not installed (tools/setup-deps.sh bench installs openmpi-bin and libopenmpi-dev; "
+                "rebuild pbx-perf after)");
+  const char* test = p.test == Test::kLat ? "lat" : p.test == Test::kBw ? "bw" : "rate";
+  char cmd[8192];
+  std::snprintf(cmd, sizeof cmd,
+                "%s --allow-run-as-root --oversubscribe -np 2 --cpu-set %d,%d --bind-to core %s %s %zu %u %u %u "
+                "2>/tmp/pbx-perf-ompi.err",
+                mpirun.c_str(), p.cpu_a, p.cpu_b, peer.c_str(), test, p.size, p.iters, p.warmup, p.window);
+  FILE* f = popen(cmd, "r");
+  if (f == nullptr) return fail_errno(errno, "popen %s", mpirun.c_str());
+  char line[256];
+  double median = 0, p99 = 0;
+  bool found = false;
+  while (std::fgets(line, sizeof line, f) != nullptr)
+    if (std::sscanf(line, "RESULT %lf %lf", &median, &p99) == 2) found = true;
+  const int rc = pclose(f);
+  if (!found || rc != 0)
+    return fail(Errc::kIoError, "the Open MPI peer failed (exit %d): see /tmp/pbx-perf-ompi.err", rc);
+  return std::vector<double>{median, p99};
 }
 
 }  // namespace pbx::perf

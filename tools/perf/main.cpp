@@ -192,8 +192,15 @@ std::string human_ns(double ns) {
   return b;
 }
 
-enum Impl { kPostbox = 0, kRing = 1, kRaw = 2, kImpls = 3 };
-const char* impl_name(int i) { return i == kPostbox ? "postbox" : i == kRing ? "ring" : "raw"; }
+enum Impl { kPostbox = 0, kRing = 1, kRaw = 2, kOmpi = 3, kImpls = 4 };
+const char* impl_name(int i) {
+  switch (i) {
+    case kPostbox: return "postbox";
+    case kRing: return "ring";
+    case kRaw: return "raw";
+    default: return "ompi";
+  }
+}
 
 struct Cell {  // one (test, size, impl) over the runs
   std::vector<Summary> runs;
@@ -221,22 +228,32 @@ int main_impl(int argc, char** argv) {
       if (cells.find(k) == cells.end()) order.push_back(k);
       (void)cells[k];
     }
-  if (!o.json)
+  const bool ompi = o.compare && ompi_available();
+  if (!o.json) {
     std::fprintf(stderr, "pbx-perf: loopback job of 2 nodes x 1 process on CPUs %d,%d; %u interleaved run(s)%s\n",
-                 o.cpu_a, o.cpu_b, o.runs, o.compare ? ", with the raw ping-pong and the ring" : "");
+                 o.cpu_a, o.cpu_b, o.runs,
+                 !o.compare ? "" : ompi ? ", with the raw ping-pong, the ring and Open MPI" : ", with the raw ping-pong and the ring");
+    if (o.compare && !ompi)
+      std::fprintf(stderr, "pbx-perf: Open MPI is not installed, so it is left out (tools/setup-deps.sh bench, then rebuild)\n");
+  }
   for (uint32_t run = 0; run < o.runs; ++run) {
     for (const Key& k : order) {
       const Params p = params_for(k.test, k.size, o, ns_per_tick);
       for (int impl = 0; impl < kImpls; ++impl) {
         if (impl != kPostbox && !o.compare) continue;
         if (impl == kRaw && !(k.test == Test::kLat && k.size <= 56)) continue;  // one cache line
-        Result<std::vector<double>> r = impl == kPostbox ? run_postbox(p) : impl == kRing ? run_ring(p) : run_raw_pingpong(p);
+        if (impl == kOmpi && !ompi) continue;
+        Result<std::vector<double>> r = impl == kPostbox ? run_postbox(p)
+                                        : impl == kRing  ? run_ring(p)
+                                        : impl == kRaw   ? run_raw_pingpong(p)
+                                                         : run_ompi(p);
         if (!r) {
           std::fprintf(stderr, "pbx-perf: %s %s %s: %s\n", impl_name(impl), to_string(k.test), human_size(k.size).c_str(),
                        r.error().message().c_str());
           return 1;
         }
-        cells[k][impl].runs.push_back(summarize(std::move(*r)));
+        if (impl == kOmpi) cells[k][impl].runs.push_back(Summary{(*r)[0], (*r)[1], (*r)[0]});
+        else cells[k][impl].runs.push_back(summarize(std::move(*r)));
       }
     }
   }
@@ -271,7 +288,7 @@ int main_impl(int argc, char** argv) {
                   "\"gbytes_per_s\": %.4f, \"runs\": %zu",
                   to_string(k.test), k.size, m, med(c[kPostbox], &Summary::p99), 1e9 / m,
                   static_cast<double>(k.size) / m, c[kPostbox].runs.size());
-      for (int impl : {kRing, kRaw}) {
+      for (int impl : {kRing, kRaw, kOmpi}) {
         if (c[impl].runs.empty()) continue;
         std::printf(", \"%s_median_ns\": %.1f, \"%s_p99_ns\": %.1f, \"ratio_vs_%s\": %.3f", impl_name(impl),
                     med(c[impl], &Summary::median), impl_name(impl), med(c[impl], &Summary::p99), impl_name(impl),
@@ -284,7 +301,7 @@ int main_impl(int argc, char** argv) {
   }
 
   std::printf("%-5s %-8s %-26s %-10s %-12s %-9s", "test", "size", "postbox median [min-max]", "p99", "msgs/s", "GB/s");
-  if (o.compare) std::printf(" | %-10s %-7s | %-8s %-7s", "ring", "ratio", "raw", "ratio");
+  if (o.compare) std::printf(" | %-10s %-7s | %-8s %-7s | %-10s %-7s", "ring", "ratio", "raw", "ratio", "ompi", "ratio");
   std::printf("\n");
   for (const Key& k : order) {
     const Cell* c = cells[k];
@@ -297,7 +314,7 @@ int main_impl(int argc, char** argv) {
     std::printf("%-5s %-8s %-26s %-10s %-12s %-9s", to_string(k.test), human_size(k.size).c_str(), mm.c_str(),
                 human_ns(med(c[kPostbox], &Summary::p99)).c_str(), rate, gbs);
     if (o.compare) {
-      for (int impl : {kRing, kRaw}) {
+      for (int impl : {kRing, kRaw, kOmpi}) {
         if (c[impl].runs.empty()) {
           std::printf(" | %-10s %-7s", "-", "-");
           continue;
@@ -323,6 +340,7 @@ int main_impl(int argc, char** argv) {
     target(Test::kLat, 8, kRaw, "8 B one-way latency / raw", true, 1.3);
     target(Test::kBw, 1u << 20, kRing, "1 MiB bandwidth / ring", false, 1.0);
     target(Test::kRate, 8, kRing, "8 B message rate / ring", false, 0.7);
+    target(Test::kRate, 8, kOmpi, "8 B message rate / Open MPI", false, 3.0);
   }
   return 0;
 }

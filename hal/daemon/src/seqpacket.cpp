@@ -21,6 +21,7 @@ Result<void> send_message(int sock, std::span<const std::byte> msg, std::span<co
     mh.msg_control = ctl.data();
     mh.msg_controllen = ctl.size();
     cmsghdr* c = CMSG_FIRSTHDR(&mh);
+    if (c == nullptr) return fail(Errc::kIoError, "sendmsg: no room for %zu file descriptors", fds.size());
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
