@@ -79,7 +79,6 @@ struct RxChannel {
   ChannelState state = ChannelState::kOk;
   bool active = false;          // the sender's segment exists and was checked
   bool ack_now = false;         // the sender asked for an immediate acknowledgement
-  bool unacked = false;         // released > acked (counted in EndpointImpl::unacked_)
   Rank src{};
   uint32_t views_out = 0;
   uint32_t out_of_order = 0;    // bits set in release_bits
@@ -136,12 +135,7 @@ class EndpointImpl {
   Rank self() const noexcept { return self_; }
   const JobShape& shape() const noexcept { return layout_.shape(); }
   const Config& config() const noexcept { return layout_.config(); }
-  // Counters; tx_inline is derived (the fast path counts as little as it can).
-  const Stats& stats() const noexcept {
-    stats_view_ = stats_;
-    stats_view_.tx_inline = stats_.tx_msgs - stats_.tx_pool - stats_.tx_large;
-    return stats_view_;
-  }
+  const Stats& stats() const noexcept { return stats_; }
   const Layout& layout() const noexcept { return layout_; }
 
   // Sending (tx.cpp).
@@ -179,9 +173,7 @@ class EndpointImpl {
   bool try_send_fast(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept;
   Result<void> try_send_slow(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept;
   Result<void> send_slow(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept;
-  TxChannel* fast_channel(Rank dst, size_t n) noexcept;
   void send_inline(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept;
-  void send_inline_avx512(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept;
   Result<TxChannel*> tx_channel(Rank dst, std::span<const std::byte> msg, const char* op) noexcept;
   Result<void> tx_admit(TxChannel& ch) noexcept;
   Result<void> tx_one(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag) noexcept;
@@ -201,10 +193,9 @@ class EndpointImpl {
 
   // ---- rx.cpp ----
   Fast recv_inline_fast(RxChannel& ch, std::span<std::byte> buf, RecvInfo& info) noexcept;
-  Fast recv_inline_avx512(RxChannel& ch, std::span<std::byte> buf, RecvInfo& info) noexcept;
   Fast poll_fast(Rank src, std::span<std::byte> buf, RecvInfo& info, RxChannel*& ch) noexcept;
   Result<RecvInfo> recv_wait(std::span<std::byte> buf, Rank src, bool blocking) noexcept;
-  RxChannel& rx_channel(Rank src) noexcept { return rx_[layout_.shape().flat(src)]; }
+  RxChannel& rx_channel(Rank src) noexcept { return rx_[size_t{src.node} * ppn_ + src.local]; }
   bool try_activate(RxChannel& ch) noexcept;
   Peek peek(RxChannel& ch, Indicator& ind) noexcept;
   Peek find_ready(Rank src, RxChannel*& out, Indicator& ind) noexcept;
@@ -244,7 +235,6 @@ class EndpointImpl {
   uint16_t nodes_ = 0, ppn_ = 0;
   uint32_t slots_mask_ = 0, half_slots_ = 0, inline_max_ = 0, ack_batch_ = 0;
   unsigned slots_log2_ = 0;
-  bool vector_codec_ = false;  // wire::kVectorInlineCodec, kept here next to the other hot values
 
   std::unique_ptr<hal::Device> dev_;
   Layout layout_;
@@ -265,16 +255,12 @@ class EndpointImpl {
   IntrusiveList<TxChannel> receiver_list_;
   uint32_t pending_requests_ = 0;
   uint32_t request_generation_ = 0;
-  uint32_t unacked_ = 0;        // rx channels with released > acked
   uint32_t resyncing_ = 0;      // tx channels waiting for a receiver to adopt a new epoch
   uint32_t rr_cursor_ = 0;      // round-robin start in active_
   uint32_t idle_polls_ = 0;
   uint64_t ops_ = 0;
   bool closed_ = false;
-  struct Counters : Stats {
-    uint64_t tx_large = 0;  // messages sent in pieces
-  } stats_;
-  mutable Stats stats_view_;
+  Stats stats_;
   // Errors found while polling (a malformed indicator), reported by the next receive call.
   std::vector<Error> pending_errors_;
 };

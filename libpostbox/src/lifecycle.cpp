@@ -8,7 +8,6 @@
 #include <string>
 
 #include "endpoint_impl.h"
-#include "inline_codec.h"
 
 namespace pbx::detail {
 
@@ -80,7 +79,6 @@ Result<std::unique_ptr<EndpointImpl>> EndpointImpl::create(std::unique_ptr<hal::
   ep->slots_log2_ = layout->slots_log2();
   ep->inline_max_ = cfg.inline_max;
   ep->ack_batch_ = cfg.effective_ack_batch();
-  ep->vector_codec_ = wire::kVectorInlineCodec;
   if (::getrandom(&ep->incarnation_, sizeof ep->incarnation_, 0) != sizeof ep->incarnation_)
     ep->incarnation_ = cycles() ^ (static_cast<uint64_t>(::getpid()) << 32);
 

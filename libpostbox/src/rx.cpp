@@ -26,12 +26,7 @@ void bit_clear(uint64_t* bits, uint64_t idx) { bits[idx / 64] &= ~(uint64_t{1} <
     return;
   }
   ++ch.released;  // in order, nothing borrowed: the common case
-  if (ch.ack_now || ch.released - ch.acked >= ack_batch_) {
-    write_ack(ch);
-  } else if (!ch.unacked) {
-    ch.unacked = true;
-    ++unacked_;
-  }
+  if (ch.ack_now || ch.released - ch.acked >= ack_batch_) write_ack(ch);
 }
 
 // ---- discovering senders ----------------------------------------------------------------
@@ -210,10 +205,6 @@ void EndpointImpl::release_seq(RxChannel& ch, uint64_t seq) noexcept {
     bit_set(ch.release_bits, seq & slots_mask_);
     ++ch.out_of_order;
   }
-  if (!ch.unacked && ch.released != ch.acked) {
-    ch.unacked = true;
-    ++unacked_;
-  }
   if (ch.ack_now || ch.released - ch.acked >= ack_batch_) write_ack(ch);
 }
 
@@ -236,19 +227,14 @@ void EndpointImpl::write_ack(RxChannel& ch) noexcept {
   ch.ack.push();
   ch.acked = ch.released;
   ch.ack_now = false;
-  if (ch.unacked) {
-    ch.unacked = false;
-    --unacked_;
-  }
   ++stats_.acks_written;
 }
 
 // When there is nothing to receive, acknowledge everything released so far: a sender
 // waiting for room never waits on a batch that will not fill.
 void EndpointImpl::write_idle_acks() noexcept {
-  if (unacked_ == 0) return;
   for (RxChannel* ch : active_)
-    if (ch->unacked) write_ack(*ch);
+    if (ch->released != ch->acked) write_ack(*ch);
 }
 
 void EndpointImpl::idle_poll() noexcept {
@@ -305,10 +291,6 @@ void EndpointImpl::write_resync_ack(RxChannel& ch) noexcept {
   ch.ack.store64_release(wire::ack::kEpoch, ch.epoch, StoreKind::kControl);
   ch.ack.push();
   ch.acked = ch.released;
-  if (ch.unacked) {
-    ch.unacked = false;
-    --unacked_;
-  }
 }
 
 // ---- delivering ------------------------------------------------------------------------
@@ -405,28 +387,12 @@ namespace {
   if (wire::check_of(w0) != check) return Fast::kNone;
   const wire::SlotHeader h = wire::decode_header(w0);
   if (h.kind != wire::Kind::kInline || h.inline_len > inline_max_ || h.inline_len > buf.size()) return Fast::kSlow;
-  if (!unpack_inline_scalar(ch.slots, off, w0, h.inline_len, check, buf.data())) return Fast::kNone;
-  consume(ch, h.flags);
-  ++stats_.rx_msgs;
-  stats_.rx_bytes += h.inline_len;
-  info = RecvInfo{ch.src, h.tag, h.inline_len};
-  return Fast::kDelivered;
-}
-
-// The same for CPUs with AVX-512, compiled for them so that the decode inlines.
-PBX_TARGET_AVX512 Fast EndpointImpl::recv_inline_avx512(RxChannel& ch, std::span<std::byte> buf,
-                                                         RecvInfo& info) noexcept {
-  const size_t off = static_cast<size_t>(ch.expected & slots_mask_) * wire::kLine;
-  // Acquire: pairs with the sender's release store of the line (send_inline_avx512 / publish).
-  const uint64_t w0 = ch.slots.load64_acquire(off);
-  const uint8_t check = wire::check_byte(ch.expected, slots_log2_);
-  if (wire::check_of(w0) != check) return Fast::kNone;
-  const wire::SlotHeader h = wire::decode_header(w0);
-  if (h.kind != wire::Kind::kInline || h.inline_len > inline_max_ || h.inline_len > buf.size()) return Fast::kSlow;
   // One 64-byte load after the acquire load of word 0; every word is checked on its own.
-  if (!wire::decode_inline_line(reinterpret_cast<const uint64_t*>(ch.slots.at(off)), h.inline_len, check,  // NOLINT
-                                buf.data()))
-    return Fast::kNone;
+  const bool whole = wire::kVectorInlineCodec
+                         ? wire::unpack_inline_avx512(reinterpret_cast<const uint64_t*>(ch.slots.at(off)),  // NOLINT
+                                                      h.inline_len, check, buf.data())
+                         : unpack_inline_scalar(ch.slots, off, w0, h.inline_len, check, buf.data());
+  if (!whole) return Fast::kNone;
   consume(ch, h.flags);
   ++stats_.rx_msgs;
   stats_.rx_bytes += h.inline_len;
@@ -442,7 +408,7 @@ PBX_TARGET_AVX512 Fast EndpointImpl::recv_inline_avx512(RxChannel& ch, std::span
     RxChannel& c = rx_channel(src);
     if (!(c.active || try_activate(c)) || c.state == ChannelState::kCorrupt) return Fast::kNone;
     ch = &c;
-    return vector_codec_ ? recv_inline_avx512(c, buf, info) : recv_inline_fast(c, buf, info);
+    return recv_inline_fast(c, buf, info);
   }
   const auto n = static_cast<uint32_t>(active_.size());
   for (uint32_t i = 0; i < n; ++i) {
@@ -450,7 +416,7 @@ PBX_TARGET_AVX512 Fast EndpointImpl::recv_inline_avx512(RxChannel& ch, std::span
     if (idx >= n) idx -= n;
     RxChannel* c = active_[idx];
     if (c->state == ChannelState::kCorrupt) continue;
-    const Fast f = vector_codec_ ? recv_inline_avx512(*c, buf, info) : recv_inline_fast(*c, buf, info);
+    const Fast f = recv_inline_fast(*c, buf, info);
     if (f == Fast::kNone) continue;
     ch = c;
     rr_cursor_ = idx + 1 == n ? 0 : idx + 1;  // fairness between senders

@@ -8,8 +8,6 @@
 #include "endpoint_impl.h"
 #include "inline_codec.h"
 
-#include <cassert>
-
 namespace pbx::detail {
 
 using hal::StoreKind;
@@ -169,40 +167,27 @@ void EndpointImpl::publish(TxChannel& ch, const uint64_t (&w)[8], StoreKind kind
   ch.slots.push();  // send the line out now on write-combining mappings
 }
 
-// A small message travels inside the indicator line itself (c2): no pool, no fence. (Its
-// slot's shadow is already empty: reclaiming a slot clears it.)
-[[gnu::always_inline]] inline void EndpointImpl::send_inline(TxChannel& ch, const std::byte* data, size_t n,
-                                                             uint32_t tag, uint8_t flags) noexcept {
-  assert(ch.shadow[ch.head & slots_mask_].blocks == 0);
+// A small message travels inside the indicator line itself (c2): no pool, no fence.
+[[gnu::always_inline]] inline void EndpointImpl::send_inline(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept {
   const uint8_t check = wire::check_byte(ch.head, slots_log2_);
-  uint64_t w[8];
-  w[0] = wire::encode_header({wire::Kind::kInline, flags, static_cast<uint8_t>(n), tag}, check);
-  wire::pack_inline(data, n, w, check);
-  publish(ch, w, StoreKind::kSelfValidating);
-  ++ch.head;
-  ++stats_.tx_msgs;
-  stats_.tx_bytes += n;
-}
-
-// The same for CPUs with AVX-512, compiled for them so that the codec inlines: the line is
-// built in registers and written with one 64-byte store. Few other stores on purpose: while
-// that store waits for the line's ownership, later stores queue behind it.
-PBX_TARGET_AVX512 void EndpointImpl::send_inline_avx512(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag,
-                                                        uint8_t flags) noexcept {
-  assert(ch.shadow[ch.head & slots_mask_].blocks == 0);
-  const uint64_t head = ch.head;
-  const uint8_t check = wire::check_byte(head, slots_log2_);
   const uint64_t header = wire::encode_header({wire::Kind::kInline, flags, static_cast<uint8_t>(n), tag}, check);
-  const size_t off = static_cast<size_t>(head & slots_mask_) * wire::kLine;
-  const __m512i line = wire::encode_inline_line(header, data, n, check);
-  // Release (x86 keeps stores in order; this tells the compiler): earlier stores stay before
-  // the line, which the receiver reads after an acquire load of its word 0. The reader checks
-  // every word on its own, so the order in which the line's parts land does not matter.
-  std::atomic_signal_fence(std::memory_order_release);
-  _mm512_store_si512(ch.slots.line_address(off), line);
-  ch.slots.record_store(off, wire::kLine, StoreKind::kSelfValidating);
-  ch.slots.push();  // send the line out now on write-combining mappings
-  ch.head = head + 1;
+  ch.shadow[ch.head & slots_mask_] = SlotShadow{};
+  if (wire::kVectorInlineCodec) {
+    const size_t off = static_cast<size_t>(ch.head & slots_mask_) * wire::kLine;
+    // Release (x86 keeps stores in order; this tells the compiler): earlier stores stay before
+    // the line, which the receiver reads after an acquire load of its word 0.
+    std::atomic_signal_fence(std::memory_order_release);
+    wire::store_inline_line_avx512(ch.slots.line_address(off), header, data, n, check);
+    ch.slots.record_store(off, wire::kLine, StoreKind::kSelfValidating);
+    ch.slots.push();  // send the line out now on write-combining mappings
+  } else {
+    uint64_t w[8];
+    w[0] = header;
+    wire::pack_inline(data, n, w, check);
+    publish(ch, w, StoreKind::kSelfValidating);
+  }
+  ++ch.head;
+  ++stats_.tx_inline;
   ++stats_.tx_msgs;
   stats_.tx_bytes += n;
 }
@@ -228,8 +213,7 @@ Result<void> EndpointImpl::tx_one(TxChannel& ch, const std::byte* data, size_t n
     if (ch.head - ch.released >= K / 2) flags |= wire::flag::kAckNow;
   }
   if (n <= inline_max_) {
-    if (vector_codec_) send_inline_avx512(ch, data, n, tag, flags);
-    else send_inline(ch, data, n, tag, flags);
+    send_inline(ch, data, n, tag, flags);
     return {};
   }
   // ...then enough unallocated pool (c8), reclaiming through the receiver list if short (c10).
@@ -320,7 +304,6 @@ Result<bool> EndpointImpl::tx_large_step(SendRequest& r) noexcept {
     ++stats_.tx_pieces;
   }
   r.region_held = false;  // owned by the last piece's slot now
-  ++stats_.tx_large;
   ++stats_.tx_msgs;
   stats_.tx_bytes += r.size;
   return true;
@@ -434,19 +417,13 @@ SendRequest* EndpointImpl::find_request(SendHandle h) noexcept {
 
 // The common case in few instructions: a small message to a healthy channel with room.
 // Everything else (and every error) goes through the slow paths.
-[[gnu::always_inline]] inline TxChannel* EndpointImpl::fast_channel(Rank dst, size_t n) noexcept {
-  if (dst.node >= nodes_ || dst.local >= ppn_ || n > inline_max_) return nullptr;
-  TxChannel& ch = tx_[size_t{dst.node} * ppn_ + dst.local];
-  if (ch.head >= ch.fast_until || ch.presence.load64(wire::presence::kState) == wire::presence::kGone) return nullptr;
-  return &ch;
-}
-
 [[gnu::always_inline]] inline bool EndpointImpl::try_send_fast(Rank dst, std::span<const std::byte> msg,
                                                                uint32_t tag) noexcept {
-  TxChannel* ch = fast_channel(dst, msg.size());
-  if (ch == nullptr) return false;
-  if (vector_codec_) send_inline_avx512(*ch, msg.data(), msg.size(), tag, 0);
-  else send_inline(*ch, msg.data(), msg.size(), tag, 0);
+  const size_t n = msg.size();
+  if (dst.node >= nodes_ || dst.local >= ppn_ || n > inline_max_) return false;
+  TxChannel& ch = tx_[size_t{dst.node} * ppn_ + dst.local];
+  if (ch.head >= ch.fast_until || ch.presence.load64(wire::presence::kState) == wire::presence::kGone) return false;
+  send_inline(ch, msg.data(), n, tag, 0);
   return true;
 }
 
