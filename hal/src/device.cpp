@@ -20,7 +20,7 @@ Result<std::vector<NodeWindowsExport>> Device::export_windows() {
   const DeviceInfo& i = info();
   return fail(Errc::kNotSupported,
               "the %s backend (%s) cannot hand its windows to other processes: open the device in each process, "
-              "or use a backend that exports them (loopback, ivshmem)",
+              "or use a backend that exports them (loopback, ivshmem, Intel NTB)",
               i.backend.c_str(), i.name.c_str());
 }
 

@@ -1,13 +1,13 @@
 // The public C++ API: thin forwarding to EndpointImpl, joining from the environment.
 #include <time.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <string>
 
 #include "endpoint_impl.h"
-#include "pbx/hal/daemon_client.h"
-#include "pbx/hal/loopback.h"
+#include "job_env.h"
+#include "pbx/hal/detail/postboxd_protocol.h"
+#include "pbx/hal/factory.h"
 
 namespace pbx {
 
@@ -62,51 +62,18 @@ Result<Endpoint> Endpoint::create(std::unique_ptr<hal::Device> device, const Job
 }
 
 namespace {
-Result<uint64_t> env_number(const char* name, bool required, uint64_t fallback) {
-  const char* s = std::getenv(name);
-  if (s == nullptr || *s == '\0') {
-    if (!required) return fallback;
-    return fail(Errc::kInvalidArgument,
-                "%s is not set: start this program with pbxrun (for example `pbxrun -N 2 -n 1 -- ./prog`), which "
-                "sets PBX_JOB, PBX_NODES, PBX_PROCS_PER_NODE, PBX_NODE and PBX_LOCAL",
-                name);
-  }
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(s, &end, 10);
-  if (*end != '\0' || errno != 0 || s[0] == '-')
-    return fail(Errc::kInvalidArgument, "%s = '%s' is not a number", name, s);
-  return v;
-}
-
-// The job shape and this process's rank, from PBX_NODES, PBX_PROCS_PER_NODE, PBX_NODE, PBX_LOCAL.
-Result<std::pair<JobShape, Rank>> shape_from_env() {
-  auto nodes = env_number("PBX_NODES", true, 0);
-  if (!nodes) return tl::unexpected(nodes.error());
-  auto ppn = env_number("PBX_PROCS_PER_NODE", true, 0);
-  if (!ppn) return tl::unexpected(ppn.error());
-  auto node = env_number("PBX_NODE", true, 0);
-  if (!node) return tl::unexpected(node.error());
-  auto local = env_number("PBX_LOCAL", true, 0);
-  if (!local) return tl::unexpected(local.error());
-  if (*nodes > JobShape::kMaxNodes || *ppn > JobShape::kMaxProcsPerNode || *node >= *nodes || *local >= *ppn)
-    return fail(Errc::kInvalidArgument,
-                "PBX_NODE = %llu / PBX_LOCAL = %llu do not fit the job shape PBX_NODES = %llu x PBX_PROCS_PER_NODE = "
-                "%llu (limits %u x %u)",
-                static_cast<unsigned long long>(*node), static_cast<unsigned long long>(*local),
-                static_cast<unsigned long long>(*nodes), static_cast<unsigned long long>(*ppn), JobShape::kMaxNodes,
-                JobShape::kMaxProcsPerNode);
-  return std::pair{JobShape{static_cast<uint16_t>(*nodes), static_cast<uint16_t>(*ppn)},
-                   Rank{static_cast<uint16_t>(*node), static_cast<uint16_t>(*local)}};
-}
 
 // PBX_BACKEND=postboxd: the node's device through its node manager. Waits (up to timeout_ms)
 // until the daemon has brought every link up: its handshake with the other nodes' daemons may
 // still be running when the job starts.
 Result<std::unique_ptr<hal::Device>> open_postboxd(Rank self, uint32_t timeout_ms) {
   const char* sock = std::getenv("PBX_POSTBOXD_SOCKET");
-  const std::string path = (sock != nullptr && *sock != '\0') ? sock : hal::postboxd::kDefaultSocket;
-  auto dev = hal::DaemonClientDevice::open(path);
+  hal::DeviceSpec spec;
+  spec.kind = hal::DeviceSpec::Kind::kPostboxd;
+  spec.socket = (sock != nullptr && *sock != '\0') ? sock : hal::postboxd::kDefaultSocket;
+  spec.text = "postboxd:" + spec.socket;
+  const std::string& path = spec.socket;
+  auto dev = hal::open_device(spec);
   if (!dev) return tl::unexpected(dev.error());
   const hal::DeviceInfo& info = (*dev)->info();
   if (info.self.v != self.node)
@@ -128,20 +95,38 @@ Result<std::unique_ptr<hal::Device>> open_postboxd(Rank self, uint32_t timeout_m
   }
   return std::unique_ptr<hal::Device>(std::move(*dev));
 }
+
+// PBX_BACKEND=ivshmem|ntb: this process opens its node's device itself (one process per node).
+Result<Endpoint> join_own_device(const std::string& backend, const Config& base) {
+  auto env = detail::device_job_env(backend);
+  if (!env) return tl::unexpected(env.error());
+  auto spec = detail::device_spec_from_env(*env);
+  if (!spec) return tl::unexpected(spec.error());
+  auto cfg = Config::from_env(base);
+  if (!cfg) return tl::unexpected(cfg.error());
+  auto dev = hal::open_device(*spec);
+  if (!dev)
+    return tl::unexpected(with_context(dev.error(), "PBX_BACKEND=" + backend + " PBX_DEVICE=" + env->device));
+  auto shape = detail::shape_on_device((*dev)->info(), *env);
+  if (!shape) return tl::unexpected(shape.error());
+  return Endpoint::create(std::move(*dev), shape->first, shape->second, *cfg);
+}
+
 }  // namespace
 
 Result<Endpoint> Endpoint::from_env(const Config& base) {
   const char* backend_env = std::getenv("PBX_BACKEND");
   const std::string backend = (backend_env != nullptr && *backend_env != '\0') ? backend_env : "loopback";
+  if (backend == "ivshmem" || backend == "ntb") return join_own_device(backend, base);
   if (backend != "loopback" && backend != "postboxd")
     return fail(Errc::kNotSupported,
                 "PBX_BACKEND = '%s' is not supported by Endpoint::from_env: use 'loopback' (pbxrun), 'postboxd' (the "
-                "node manager), or open the device yourself and call Endpoint::create",
+                "node manager), 'ivshmem' or 'ntb' with PBX_DEVICE=<BDF> (this process opens the device), or open the "
+                "device yourself and call Endpoint::create",
                 backend.c_str());
   const char* job = std::getenv("PBX_JOB");
-  if (backend == "loopback" && (job == nullptr || *job == '\0'))
-    return tl::unexpected(env_number("PBX_JOB", true, 0).error());
-  auto shape = shape_from_env();
+  if (backend == "loopback" && (job == nullptr || *job == '\0')) return tl::unexpected(detail::missing_env("PBX_JOB"));
+  auto shape = detail::shape_from_env();
   if (!shape) return tl::unexpected(shape.error());
   auto [js, self] = *shape;
   auto cfg = Config::from_env(base);
@@ -151,7 +136,12 @@ Result<Endpoint> Endpoint::from_env(const Config& base) {
     if (!dev) return tl::unexpected(dev.error());
     return create(std::move(*dev), js, self, *cfg);
   }
-  auto dev = hal::LoopbackDevice::open(job, hal::NodeIdx(self.node));
+  hal::DeviceSpec spec;
+  spec.kind = hal::DeviceSpec::Kind::kLoopback;
+  spec.job = job;
+  spec.node = self.node;
+  spec.text = "loopback:" + spec.job + ":" + std::to_string(self.node);
+  auto dev = hal::open_device(spec);
   if (!dev) return tl::unexpected(dev.error());
   return create(std::move(*dev), js, self, *cfg);
 }

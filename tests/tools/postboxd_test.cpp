@@ -190,6 +190,25 @@ TEST(PostboxdTool, FailuresAreClearErrors) {
   EXPECT_THAT(r.err, HasSubstr("open device 'ivshmem:0000:ff:1f.7'"));
   EXPECT_THAT(r.err, HasSubstr("0000:ff:1f.7"));
 
+  // An Intel NTB that is not there: the failure names the spec and the address.
+  r = run_command({POSTBOXD, "-d", "ntb:0000:ff:1f.6", "-s", dir.file("n.sock"), "-g", test::own_group(), "-f"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.err, HasSubstr("open device 'ntb:0000:ff:1f.6'"));
+  EXPECT_THAT(r.err, HasSubstr("0000:ff:1f.6"));
+  EXPECT_NE(::access(dir.file("n.sock").c_str(), F_OK), 0) << "no socket left behind";
+  // A malformed or unsupported one is a usage error naming it and the accepted forms.
+  r = run_command({POSTBOXD, "-d", "ntb:0", "-s", dir.file("m.sock"), "-f"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("device spec 'ntb:0'"));
+  EXPECT_THAT(r.err, HasSubstr("PCI address '0' is invalid"));
+  EXPECT_THAT(r.err, HasSubstr("ntb:BDF[,window=BYTES]"));
+  r = run_command({POSTBOXD, "-d", "ntb:0000:af:00.0,window=3000", "-f"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("not a power of two"));
+  r = run_command({POSTBOXD, "-d", "ntb:0000:af:00.0", "--handshake", "on", "-f"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("brings its link up itself"));
+
   r = run_command({POSTBOXD, "-s", dir.file("u.sock")});
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.err, HasSubstr("--device is required"));

@@ -5,6 +5,7 @@
 //
 // Usage by example:
 //   postboxd --device ivshmem:0000:00:04.0,nodes=2 --foreground     # a VM of a 2-VM fabric
+//   postboxd --device ntb:0000:af:00.0,window=64M                     # a host of an Intel NTB pair
 //   postboxd -d loopback:myjob:1 -s /tmp/pbx1.sock -g users -f        # node 1 of a loopback job
 //   postboxd -d loopback:myjob:0 -s /tmp/pbx0.sock --handshake on -f  # run the link handshake too
 //   systemctl start postboxd                                          # tools/postboxd/postboxd.service
@@ -40,9 +41,8 @@
 #include "listener.h"
 #include "options.h"
 #include "pbx/hal/detail/postboxd_status.h"
-#include "pbx/hal/ivshmem.h"
+#include "pbx/hal/factory.h"
 #include "pbx/hal/link_handshake.h"
-#include "pbx/hal/loopback.h"
 #include "server.h"
 
 namespace {
@@ -76,22 +76,6 @@ void to_syslog() {
 int failure(const std::string& what, const Error& e) {
   log_line(what + ": " + e.message());
   return 1;
-}
-
-Result<std::unique_ptr<hal::Device>> open_device(const postboxd::DeviceSpec& d) {
-  if (d.kind == postboxd::DeviceSpec::Kind::kLoopback) {
-    auto dev = hal::LoopbackDevice::open(d.job, hal::NodeIdx(d.node));
-    if (!dev) return tl::unexpected(dev.error());
-    return std::unique_ptr<hal::Device>(std::move(*dev));
-  }
-  auto bdf = vfio::Bdf::parse(d.bdf);
-  if (!bdf) return tl::unexpected(bdf.error());
-  hal::IvshmemOptions o;
-  o.node_count = d.nodes;
-  o.window_size = d.window;
-  auto dev = hal::IvshmemDevice::open(*bdf, o);
-  if (!dev) return tl::unexpected(dev.error());
-  return std::unique_ptr<hal::Device>(std::move(*dev));
 }
 
 uint32_t new_epoch() {
@@ -159,7 +143,7 @@ int main(int argc, char** argv) {
   // The lock before the device: a second daemon must not touch the device the first one owns.
   auto listener = postboxd::Listener::lock(o.socket);
   if (!listener) return failure("socket", listener.error());
-  auto dev = open_device(o.device);
+  auto dev = hal::open_device(o.device);
   if (!dev) return failure("open device '" + o.device.text + "'", dev.error());
   hal::Device& device = **dev;
   bool replaced = false;
@@ -189,9 +173,10 @@ int main(int argc, char** argv) {
   auto page = hal::postboxd::StatusPage::create(info.node_count, info.self.v);
   if (!page) return failure("status page", page.error());
   // auto: on for ivshmem (its link only says the other VM opened the device). Loopback links
-  // are up from the start; a backend with its own bring-up (Intel NTB) is off as well.
-  const bool handshake = o.handshake == postboxd::HandshakeMode::kOn ||
-                         (o.handshake == postboxd::HandshakeMode::kAuto && info.backend == "ivshmem");
+  // are up from the start; ntb runs its own bring-up on scratchpads 12..15 (on is refused).
+  const bool handshake =
+      o.handshake == postboxd::HandshakeMode::kOn ||
+      (o.handshake == postboxd::HandshakeMode::kAuto && o.device.kind == hal::DeviceSpec::Kind::kIvshmem);
   hal::HandshakeOptions hs;
   hs.epoch = new_epoch();
   hs.timeout_ns = o.handshake_timeout_ms * 1'000'000;

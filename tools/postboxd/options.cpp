@@ -12,12 +12,16 @@ const char* const kUsage =
     "  -d, --device SPEC            loopback:JOB:NODE       node NODE of a loopback job (pbx::hal::LoopbackJob)\n"
     "                               ivshmem:BDF[,nodes=N][,window=BYTES]\n"
     "                                                       QEMU ivshmem at BDF through VFIO, N nodes (default 2)\n"
+    "                               ntb:BDF[,window=BYTES]  Intel Xeon NTB at BDF through VFIO (two hosts back to\n"
+    "                                                       back, the USD side is node 0); window: a power of two\n"
+    "                                                       up to BAR2's size (default), the same on both hosts\n"
+    "                               (BDF as lspci -D prints it; BYTES such as 1048576, 0x100000 or 1M)\n"
     "  -s, --socket PATH            where clients connect (default /run/postbox/postboxd.sock)\n"
     "  -g, --group NAME             who may connect besides root (default postbox)\n"
     "  -f, --foreground             stay in the foreground (systemd, tests); else detach once ready\n"
     "      --handshake auto|on|off  scratchpad link handshake with the other nodes' postboxd\n"
     "                               (auto: on for ivshmem; off for loopback, whose links are up,\n"
-    "                               and for devices with their own bring-up)\n"
+    "                               and for ntb, which brings its link up itself; on is refused there)\n"
     "      --handshake-timeout MS   report a node whose postboxd has not answered by then (default 30000)\n"
     "      --tick MS                how often link state is checked (default 10)\n"
     "  -h, --help                   this text\n"
@@ -27,6 +31,8 @@ const char* const kUsage =
     "Exit status: 0 after SIGTERM/SIGINT, 1 on a failure, 2 on a usage error.\n";
 
 namespace {
+
+constexpr const char* kOwnedForms = "loopback:JOB:NODE, ivshmem:BDF[,nodes=N][,window=BYTES] or ntb:BDF[,window=BYTES]";
 
 Result<uint64_t> number(const std::string& text, const char* what, uint64_t lo, uint64_t hi) {
   char* end = nullptr;
@@ -40,55 +46,14 @@ Result<uint64_t> number(const std::string& text, const char* what, uint64_t lo, 
 
 }  // namespace
 
-Result<DeviceSpec> parse_device(const std::string& text) {
-  DeviceSpec d;
-  d.text = text;
-  const size_t colon = text.find(':');
-  const std::string kind = text.substr(0, colon);
-  const std::string rest = colon == std::string::npos ? "" : text.substr(colon + 1);
-  if (kind == "loopback") {
-    const size_t c = rest.rfind(':');
-    if (c == std::string::npos || c == 0)
-      return fail(Errc::kInvalidArgument, "--device '%s': write loopback:JOB:NODE (for example loopback:pbx-1234:0)",
-                  text.c_str());
-    d.kind = DeviceSpec::Kind::kLoopback;
-    d.job = rest.substr(0, c);
-    auto node = number(rest.substr(c + 1), "--device loopback node", 0, 63);
-    if (!node) return tl::unexpected(node.error());
-    d.node = static_cast<uint16_t>(*node);
-    return d;
-  }
-  if (kind == "ivshmem") {
-    d.kind = DeviceSpec::Kind::kIvshmem;
-    size_t pos = rest.find(',');
-    d.bdf = rest.substr(0, pos);
-    if (d.bdf.empty())
-      return fail(Errc::kInvalidArgument, "--device '%s': write ivshmem:BDF[,nodes=N] (for example ivshmem:0000:00:04.0)",
-                  text.c_str());
-    while (pos != std::string::npos) {
-      const size_t next = rest.find(',', pos + 1);
-      const std::string kv = rest.substr(pos + 1, next == std::string::npos ? std::string::npos : next - pos - 1);
-      pos = next;
-      const size_t eq = kv.find('=');
-      const std::string key = kv.substr(0, eq), val = eq == std::string::npos ? "" : kv.substr(eq + 1);
-      if (key == "nodes") {
-        auto n = number(val, "--device ivshmem nodes", 1, 64);
-        if (!n) return tl::unexpected(n.error());
-        d.nodes = static_cast<uint16_t>(*n);
-      } else if (key == "window") {
-        auto n = number(val, "--device ivshmem window", 0, uint64_t{1} << 40);
-        if (!n) return tl::unexpected(n.error());
-        d.window = *n;
-      } else {
-        return fail(Errc::kInvalidArgument, "--device '%s': unknown ivshmem option '%s' (nodes=N, window=BYTES)",
-                    text.c_str(), kv.c_str());
-      }
-    }
-    return d;
-  }
-  return fail(Errc::kInvalidArgument,
-              "--device '%s': unknown device kind '%s': use loopback:JOB:NODE or ivshmem:BDF[,nodes=N]", text.c_str(),
-              kind.c_str());
+Result<hal::DeviceSpec> parse_device(const std::string& text) {
+  auto d = hal::parse_device_spec(text);
+  if (!d) return tl::unexpected(with_context(d.error(), "--device"));
+  if (d->kind == hal::DeviceSpec::Kind::kPostboxd)
+    return fail(Errc::kInvalidArgument,
+                "--device '%s': postboxd owns a device itself; give it %s (clients use PBX_BACKEND=postboxd)",
+                text.c_str(), kOwnedForms);
+  return d;
 }
 
 Result<Options> parse_args(const std::vector<std::string>& args) {
@@ -152,7 +117,11 @@ Result<Options> parse_args(const std::vector<std::string>& args) {
     }
   }
   if (!have_device && !o.help)
-    return fail(Errc::kInvalidArgument, "--device is required (loopback:JOB:NODE or ivshmem:BDF[,nodes=N])");
+    return fail(Errc::kInvalidArgument, "--device is required (%s)", kOwnedForms);
+  if (have_device && o.handshake == HandshakeMode::kOn && o.device.kind == hal::DeviceSpec::Kind::kNtb)
+    return fail(Errc::kInvalidArgument,
+                "--handshake on: an ntb device brings its link up itself (handshake on scratchpads 12..15); leave "
+                "--handshake at auto or off");
   return o;
 }
 

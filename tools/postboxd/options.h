@@ -6,30 +6,22 @@
 #include <vector>
 
 #include "pbx/base/error.h"
+#include "pbx/hal/factory.h"
 
 namespace pbx::postboxd {
 
-// --device loopback:JOB:NODE | ivshmem:BDF[,nodes=N][,window=BYTES]
-struct DeviceSpec {
-  enum class Kind : uint8_t { kLoopback, kIvshmem };
-  Kind kind = Kind::kLoopback;
-  std::string text;       // as given, for messages
-  std::string job;        // loopback
-  uint16_t node = 0;      // loopback
-  std::string bdf;        // ivshmem
-  uint16_t nodes = 2;     // ivshmem: nodes of the fabric
-  uint64_t window = 0;    // ivshmem: bytes per window (0: the largest that fits)
-};
-[[nodiscard]] Result<DeviceSpec> parse_device(const std::string& text);
+// --device SPEC: a device spec of pbx/hal/factory.h that postboxd can own: loopback:JOB:NODE,
+// ivshmem:BDF[,nodes=N][,window=BYTES] or ntb:BDF[,window=BYTES] (not postboxd[:SOCKET]).
+[[nodiscard]] Result<hal::DeviceSpec> parse_device(const std::string& text);
 
 enum class HandshakeMode : uint8_t { kAuto, kOn, kOff };
 
 struct Options {
-  DeviceSpec device;
+  hal::DeviceSpec device;
   std::string socket = "/run/postbox/postboxd.sock";
   std::string group = "postbox";
   bool foreground = false;
-  HandshakeMode handshake = HandshakeMode::kAuto;  // auto: on for devices with scratchpads, off for loopback
+  HandshakeMode handshake = HandshakeMode::kAuto;  // auto: on for ivshmem; off for loopback and ntb
   uint64_t handshake_timeout_ms = 30'000;
   uint32_t tick_ms = 10;                           // link state is checked this often
   bool help = false;

@@ -150,7 +150,7 @@ std::optional<SysMapping> VfioDevice::map_bar_wc(unsigned bar, const RegionInfo&
                 : detail::sys_error(err, bdf_, "open " + path, "").message();
     return std::nullopt;
   }
-  SysFd owner(*sys_, fd);  // the mapping outlives the descriptor
+  SysFd owner(*sys_, fd);  // kept once mapped: BarView::fd hands it to other processes
   void* p = sys_->mmap(nullptr, ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {
     const int err = errno;
@@ -163,14 +163,16 @@ std::optional<SysMapping> VfioDevice::map_bar_wc(unsigned bar, const RegionInfo&
                 .message();
     return std::nullopt;
   }
+  wc_files_[bar] = std::move(owner);
   return SysMapping(*sys_, p, ri.size);
 }
 
 Result<BarView> VfioDevice::map_bar(unsigned bar, const BarMapOptions& opts) {
   if (bar > 5) return dev_fail(Errc::kInvalidArgument, bdf_, "map BAR", strf("BAR%u does not exist (0..5)", bar));
   if (opts.write_combining && bars_wc_[bar].valid())
-    return BarView{bars_wc_[bar].span(), MemType::kWriteCombining, {}};
-  if (!opts.write_combining && bars_uc_[bar].valid()) return BarView{bars_uc_[bar].span(), MemType::kUncached, {}};
+    return BarView{bars_wc_[bar].span(), MemType::kWriteCombining, {}, wc_files_[bar].get(), 0};
+  if (!opts.write_combining && bars_uc_[bar].valid())
+    return BarView{bars_uc_[bar].span(), MemType::kUncached, {}, device_.get(), bars_uc_off_[bar]};
 
   auto ri = region_info(bar);
   if (!ri) return tl::unexpected(ri.error());
@@ -179,7 +181,7 @@ Result<BarView> VfioDevice::map_bar(unsigned bar, const BarMapOptions& opts) {
   if (opts.write_combining && wc_note_[bar].empty()) {
     if (auto wc = map_bar_wc(bar, *ri, &wc_note_[bar])) {
       bars_wc_[bar] = std::move(*wc);
-      return BarView{bars_wc_[bar].span(), MemType::kWriteCombining, {}};
+      return BarView{bars_wc_[bar].span(), MemType::kWriteCombining, {}, wc_files_[bar].get(), 0};
     }
   }
   if (!bars_uc_[bar].valid()) {
@@ -193,8 +195,10 @@ Result<BarView> VfioDevice::map_bar(unsigned bar, const BarMapOptions& opts) {
     if (p == MAP_FAILED)
       return sys_fail(errno, bdf_, strf("mmap BAR%u (%llu bytes)", bar, static_cast<unsigned long long>(ri->size)), "");
     bars_uc_[bar] = SysMapping(*sys_, p, ri->size);
+    bars_uc_off_[bar] = ri->offset;
   }
-  return BarView{bars_uc_[bar].span(), MemType::kUncached, opts.write_combining ? wc_note_[bar] : std::string()};
+  return BarView{bars_uc_[bar].span(), MemType::kUncached, opts.write_combining ? wc_note_[bar] : std::string(),
+                 device_.get(), bars_uc_off_[bar]};
 }
 
 Result<void> VfioDevice::map_dma(std::span<std::byte> mem, uint64_t iova, DmaAccess access) {

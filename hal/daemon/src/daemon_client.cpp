@@ -112,7 +112,9 @@ Result<void> DaemonClientDevice::handshake() {
   info_.spad_count = id->spad_count;
   info_.db_valid_mask = id->db_valid_mask;
   info_.window_size = id->window_size;
-  info_.outbound_mem_type = static_cast<MemType>(id->outbound[0].mem_type);
+  // The windows to other nodes (the one to self is local memory, write-back on every backend).
+  const uint16_t first_peer = id->node_count > 1 && id->self == 0 ? 1 : 0;
+  info_.outbound_mem_type = static_cast<MemType>(id->outbound[first_peer].mem_type);
   return map_windows(*id, std::move(msg->fds));
 }
 

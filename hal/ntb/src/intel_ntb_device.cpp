@@ -33,6 +33,10 @@ Result<void> IntelNtbOptions::validate() const {
   return {};
 }
 
+Result<OutboundFile> IntelNtbPort::outbound_file() {
+  return fail(Errc::kNotSupported, "%s: this Intel NTB port cannot hand its BAR2 to other processes", name().c_str());
+}
+
 IntelNtbDevice::IntelNtbDevice(std::unique_ptr<IntelNtbPort> port, const IntelNtbOptions& opts)
     : port_(std::move(port)), opts_(opts), clock_(opts.clock != nullptr ? opts.clock : &default_clock_) {}
 
@@ -248,6 +252,18 @@ Result<InboundWindow> IntelNtbDevice::local_mw(NodeIdx peer) {
   if (auto ok = check_peer(peer, "local_mw"); !ok) return tl::unexpected(ok.error());
   if (peer == info_.self) return InboundWindow(self_window_.span().data(), info_.window_size);
   return InboundWindow(inbound_.span().data(), info_.window_size);
+}
+
+Result<std::vector<NodeWindowsExport>> IntelNtbDevice::export_windows() {
+  auto bar2 = port_->outbound_file();
+  if (!bar2) return tl::unexpected(with_context(bar2.error(), info_.name + ": export the outbound window"));
+  const uint64_t ws = info_.window_size;
+  const WindowExport self{self_window_.fd(), 0, ws, MemType::kWriteBack, /*sparse=*/true};
+  std::vector<NodeWindowsExport> out(info_.node_count);
+  out[info_.self.v] = {self, self};
+  out[other().v].outbound = {bar2->fd, bar2->offset, ws, bar2->mem_type, false};
+  out[other().v].inbound = {inbound_.fd(), 0, ws, MemType::kWriteBack, false};  // populated at open
+  return out;
 }
 
 Result<uint32_t> IntelNtbDevice::spad_read(NodeIdx peer, SpadIdx idx) {

@@ -103,6 +103,10 @@ class PBX_API Endpoint {
   // PBX_BACKEND=postboxd uses the node's device through its node manager (socket
   // PBX_POSTBOXD_SOCKET, default /run/postbox/postboxd.sock; no PBX_JOB): PBX_NODE must be
   // the node the daemon serves.
+  // PBX_BACKEND=ivshmem or ntb with PBX_DEVICE=<BDF>[,options] opens the node's device in this
+  // process (one process per node, no daemon): the node index and node count come from the
+  // device; PBX_NODE and PBX_NODES are optional and must agree with it (ivshmem: PBX_NODES or
+  // nodes=N sets the fabric's size, default 2). See pbx/hal/factory.h for the options.
   static Result<Endpoint> from_env(const Config& cfg = {});
   // Joins a job over a device this process opened (loopback, ivshmem, NTB): `self` is this
   // process's rank in `shape`. Waits until every process of the job is up.

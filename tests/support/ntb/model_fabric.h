@@ -12,9 +12,11 @@
 #pragma once
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <span>
 #include <string>
@@ -33,6 +35,8 @@ class ModelFabric {
     std::string name;
     std::byte* bar2 = nullptr;
     size_t bar2_size = 0;
+    int bar2_fd = -1;                // a memfd behind bar2 (until route() maps the peer's memory there)
+    bool bar2_exportable = true;     // outbound_file() hands out bar2_fd; false: the port's default
     std::span<std::byte> dma_mem;    // what the backend DMA-mapped
     uint64_t dma_iova = 0;
     bool dma_mapped = false;
@@ -53,12 +57,18 @@ class ModelFabric {
     connect_b2b(usd_->model, dsd_->model);
     for (Side* s : {usd_.get(), dsd_.get()}) {
       s->bar2_size = base.bar2_size;
+      s->bar2_fd = ::memfd_create(("model-bar2-" + s->name).c_str(), MFD_CLOEXEC);
+      if (s->bar2_fd < 0 || ::ftruncate(s->bar2_fd, static_cast<off_t>(s->bar2_size)) != 0) std::abort();
       s->bar2 = static_cast<std::byte*>(
-          ::mmap(nullptr, s->bar2_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+          ::mmap(nullptr, s->bar2_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->bar2_fd, 0));
+      if (s->bar2 == MAP_FAILED) std::abort();
     }
   }
   ~ModelFabric() {
-    for (Side* s : {usd_.get(), dsd_.get()}) ::munmap(s->bar2, s->bar2_size);
+    for (Side* s : {usd_.get(), dsd_.get()}) {
+      ::munmap(s->bar2, s->bar2_size);
+      ::close(s->bar2_fd);
+    }
   }
   ModelFabric(const ModelFabric&) = delete;
   ModelFabric& operator=(const ModelFabric&) = delete;
@@ -103,6 +113,10 @@ class ModelFabric {
     }
     uint16_t vector_count() const noexcept override { return 0; }
     Result<bool> wait(uint16_t, uint64_t) override { return false; }
+    Result<hal::OutboundFile> outbound_file() override {
+      if (!s_->bar2_exportable) return IntelNtbPort::outbound_file();
+      return hal::OutboundFile{s_->bar2_fd, 0, hal::MemType::kUncached};
+    }
 
    private:
     Side* s_;

@@ -67,12 +67,33 @@ TEST(VfioDeviceBar, PrefetchableBarWithResourceWcFileIsMappedWriteCombining) {
     ::testing::InSequence seq;
     EXPECT_CALL(sys, open(StrEq("/sys/bus/pci/devices/0000:00:04.0/resource2_wc"), O_RDWR));
     EXPECT_CALL(sys, mmap(nullptr, kBar2Size, PROT_READ | PROT_WRITE, MAP_SHARED, kResourceWcFd, 0));
-    EXPECT_CALL(sys, close(kResourceWcFd));  // the mapping outlives the file descriptor
   }
   auto bar = dev.map_bar(2, {.write_combining = true});
   ASSERT_TRUE(bar) << bar.error().message();
   EXPECT_EQ(bar->mem_type, MemType::kWriteCombining);
   EXPECT_EQ(bar->mem.size(), kBar2Size);
+}
+
+TEST(VfioDeviceBar, EachMappingNamesTheFileAnotherProcessMapsItFrom) {
+  FakeVfio fake;
+  fake.add_bar(2, kBar2Size, /*prefetchable=*/true);
+  fake.add_bar(4, kBar2Size, /*prefetchable=*/true);
+  fake.wc_file = true;
+  {
+    VfioDevice dev = open_dev(fake);
+    auto wc = dev.map_bar(2, {.write_combining = true});
+    auto uc = dev.map_bar(4);
+    ASSERT_TRUE(wc && uc);
+    EXPECT_EQ(wc->fd, kResourceWcFd) << "resource2_wc, kept open";
+    EXPECT_EQ(wc->fd_offset, 0u);
+    EXPECT_EQ(uc->fd, kDeviceFd);
+    EXPECT_EQ(uc->fd_offset, test::region_offset(4)) << "BAR4's region in the VFIO device fd";
+    auto again = dev.map_bar(2, {.write_combining = true});
+    EXPECT_EQ(again->fd, kResourceWcFd);
+    EXPECT_EQ(dev.map_bar(4)->fd_offset, test::region_offset(4));
+    EXPECT_THAT(fake.closed, ::testing::Not(::testing::Contains(kResourceWcFd))) << "open while the device lives";
+  }
+  EXPECT_THAT(fake.closed, ::testing::Contains(kResourceWcFd)) << "closed with the device";
 }
 
 TEST(VfioDeviceBar, UncachedAndWriteCombiningMappingsOfOneBarCoexist) {

@@ -6,6 +6,7 @@
 
 #include "pbx/hal/detail/intel_ntb_handshake.h"
 #include "pbx/hal/intel_ntb.h"
+#include "support/mapped_export.h"
 #include "support/ntb/fake_clock.h"
 #include "support/ntb/model_fabric.h"
 
@@ -15,6 +16,7 @@ namespace {
 using ntb::intel::Part;
 using ntb::intel::Side;
 using test::FakeClock;
+using test::MappedExport;
 using test::ModelFabric;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -182,6 +184,54 @@ TEST_P(IntelNtbHal, APeerThatClosesAndReopensIsANewGeneration) {
   EXPECT_EQ(p.b->local_mw(kNode0)->load64_acquire(0), 0x1234u) << "writes reach the new process's memory";
 }
 
+TEST_P(IntelNtbHal, ExportedWindowsAreBar2TheInboundMemoryAndTheSelfMemory) {
+  Pair p(GetParam());
+  ASSERT_TRUE(p.open_both());
+  ASSERT_TRUE(p.link_up());
+  auto ex = p.a->export_windows();
+  ASSERT_TRUE(ex.has_value()) << ex.error().message();
+  ASSERT_EQ(ex->size(), 2u);
+  const NodeWindowsExport& self = (*ex)[0];  // the USD side is node 0
+  const NodeWindowsExport& peer = (*ex)[1];
+  EXPECT_EQ(peer.outbound.fd, p.f.usd().bar2_fd) << "the port's BAR2 file";
+  EXPECT_EQ(peer.outbound.offset, 0u);
+  EXPECT_EQ(peer.outbound.length, kMiB);
+  EXPECT_EQ(peer.outbound.mem_type, MemType::kUncached) << "as the port mapped BAR2";
+  EXPECT_FALSE(peer.outbound.sparse);
+  EXPECT_EQ(peer.inbound.offset, 0u);
+  EXPECT_EQ(peer.inbound.length, kMiB);
+  EXPECT_EQ(peer.inbound.mem_type, MemType::kWriteBack);
+  EXPECT_FALSE(peer.inbound.sparse) << "DMA-mapped memory is populated at open";
+  EXPECT_EQ(self.outbound.fd, self.inbound.fd) << "one memory to and from self";
+  EXPECT_NE(self.inbound.fd, peer.inbound.fd);
+  EXPECT_NE(self.inbound.fd, peer.outbound.fd);
+  EXPECT_EQ(self.inbound.length, kMiB);
+  EXPECT_TRUE(self.outbound.sparse && self.inbound.sparse) << "pages appear where segments are made";
+
+  // Outbound: a store through the exported file is a store into the backend's BAR2.
+  {
+    MappedExport out(peer.outbound);
+    ASSERT_TRUE(out.ok());
+    out.store(256, 0x5a5a);
+    EXPECT_EQ(p.a->peer_mw(kNode1)->read64_slow(256), 0x5a5au);
+  }
+  // Inbound: the exported memory is what the peer writes through the bridge.
+  ASSERT_TRUE(p.f.route());
+  MappedExport in(peer.inbound);
+  ASSERT_TRUE(in.ok());
+  p.b->peer_mw(kNode0)->store64(512, 0xc0ffee, StoreKind::kControl);
+  EXPECT_EQ(in.load(512), 0xc0ffeeu);
+  EXPECT_EQ(p.a->local_mw(kNode1)->load64_acquire(512), 0xc0ffeeu);
+  // To and from self: the exported memory is the backend's window to self.
+  MappedExport self_out(self.outbound), self_in(self.inbound);
+  ASSERT_TRUE(self_out.ok() && self_in.ok());
+  self_out.store(64, 11);
+  EXPECT_EQ(p.a->local_mw(kNode0)->load64_acquire(64), 11u);
+  p.a->peer_mw(kNode0)->store64(128, 12, StoreKind::kControl);
+  EXPECT_EQ(self_in.load(128), 12u);
+  EXPECT_EQ(in.load(64), 0u) << "self and peer memory are distinct";
+}
+
 INSTANTIATE_TEST_SUITE_P(Parts, IntelNtbHal, ::testing::Values(Part::kSkx, Part::kIcx, Part::kSpr, Part::kDmr),
                          [](const ::testing::TestParamInfo<Part>& i) { return ntb::intel::part_info(i.param).code; });
 
@@ -269,6 +319,32 @@ TEST(LocalMemory, SmallPagesAreZeroedAndHugeRequiredSaysHowToReserve) {
   }
   auto any = LocalMemory::allocate("pbx-test", 2 * kMiB, PagePolicy::kHugeIfAvailable);
   ASSERT_TRUE(any.has_value()) << "falls back to small pages";
+}
+
+TEST(IntelNtbHalExport, ASmallerWindowExportsTheFirstWindowSizeBytesOfEachFile) {
+  IntelNtbOptions o;
+  o.window_size = 256 * 1024;
+  Pair p(Part::kSpr, o);
+  ASSERT_TRUE(p.open(Side::kDsd));
+  auto ex = p.b->export_windows();
+  ASSERT_TRUE(ex.has_value()) << ex.error().message();
+  for (const NodeWindowsExport& w : *ex) {
+    EXPECT_EQ(w.outbound.length, 256u * 1024);
+    EXPECT_EQ(w.inbound.length, 256u * 1024);
+  }
+  EXPECT_EQ((*ex)[0].outbound.fd, p.f.dsd().bar2_fd);
+  EXPECT_EQ((*ex)[0].outbound.offset, 0u);
+}
+
+TEST(IntelNtbHalExport, APortWithoutABar2FileRefusesNamingTheDevice) {
+  Pair p(Part::kIcx);
+  p.f.usd().bar2_exportable = false;
+  ASSERT_TRUE(p.open(Side::kUsd));
+  auto ex = p.a->export_windows();
+  ASSERT_FALSE(ex.has_value());
+  EXPECT_EQ(ex.error().code(), Errc::kNotSupported);
+  EXPECT_THAT(ex.error().message(), HasSubstr("0000:af:00.0: export the outbound window"));
+  EXPECT_THAT(ex.error().message(), HasSubstr("cannot hand its BAR2 to other processes"));
 }
 
 }  // namespace

@@ -9,36 +9,20 @@
 
 #include "pbx/hal/intel_ntb.h"
 #include "pbx/vfio/pci.h"
+#include "support/mapped_export.h"
+#include "support/vfio/fake_intel_ntb.h"
 #include "support/vfio/fake_vfio.h"
 
 namespace pbx::hal {
 namespace {
 
+using test::MappedExport;
 using vfio::test::FakeVfio;
+using vfio::test::make_skx;
 using ::testing::HasSubstr;
 
-constexpr uint64_t kBar2Addr = 0x38000000000ull;
+constexpr uint64_t kBar2Addr = vfio::test::kSkxBar2Addr;
 constexpr uint64_t kWindow = 1u << 20;
-
-void make_skx(FakeVfio& f, uint8_t ppd = 0x11 /* B2B, DSD */) {
-  f.bdf = "0000:af:00.0";
-  f.config.assign(4096, 0);
-  f.regions[VFIO_PCI_CONFIG_REGION_INDEX].size = 4096;
-  f.set16(0x00, 0x8086);
-  f.set16(0x02, 0x201c);
-  f.set16(0x04, 0x0000);  // decoding off until the driver enables it
-  f.config[0x08] = 0x04;
-  f.add_bar(0, 64 * 1024, false);
-  f.add_bar(2, kWindow, true);
-  f.add_bar(4, kWindow, true);
-  f.set32(0x10, 0xc3000004);  // 64-bit BAR0
-  f.set32(0x18, static_cast<uint32_t>(kBar2Addr) | 0xc);
-  f.set32(0x1c, static_cast<uint32_t>(kBar2Addr >> 32));
-  f.set32(0x20, 0xc);
-  f.set32(0x24, 0x3f3);
-  f.config[0xd4] = ppd;
-  f.msix_count = 33;
-}
 
 uint64_t reg64(FakeVfio& f, size_t off) {
   uint64_t v;
@@ -99,6 +83,62 @@ TEST(IntelNtbHalOverVfio, BarTwoIsUncachedWithoutWriteCombiningAccess) {
   auto dev = IntelNtbDevice::open(*vfio::Bdf::parse("0000:af:00.0"), opts_for(f));
   ASSERT_TRUE(dev.has_value()) << dev.error().message();
   EXPECT_EQ((*dev)->info().outbound_mem_type, MemType::kUncached);
+}
+
+TEST(IntelNtbHalOverVfio, ExportsBarTwoThroughResource2WcWhereItWasMappedWriteCombining) {
+  FakeVfio f;
+  make_skx(f);
+  f.wc_file = true;
+  auto dev = IntelNtbDevice::open(*vfio::Bdf::parse("0000:af:00.0"), opts_for(f));
+  ASSERT_TRUE(dev.has_value()) << dev.error().message();
+  auto ex = (*dev)->export_windows();
+  ASSERT_TRUE(ex.has_value()) << ex.error().message();
+  ASSERT_EQ(ex->size(), 2u);
+  const WindowExport& out = (*ex)[0].outbound;  // DSD side: the peer is node 0
+  EXPECT_EQ(out.fd, vfio::test::kResourceWcFd) << "the resource2_wc file the backend mapped, kept open";
+  EXPECT_EQ(out.offset, 0u);
+  EXPECT_EQ(out.length, kWindow);
+  EXPECT_EQ(out.mem_type, MemType::kWriteCombining);
+  EXPECT_THAT(f.closed, ::testing::Not(::testing::Contains(vfio::test::kResourceWcFd)));
+}
+
+TEST(IntelNtbHalOverVfio, ExportsBarTwoAsTheDeviceFdAtItsRegionOffsetAndTheMemfdsBehindTheRest) {
+  FakeVfio f;
+  make_skx(f);
+  auto dev = IntelNtbDevice::open(*vfio::Bdf::parse("0000:af:00.0"), opts_for(f));
+  ASSERT_TRUE(dev.has_value()) << dev.error().message();
+  auto ex = (*dev)->export_windows();
+  ASSERT_TRUE(ex.has_value()) << ex.error().message();
+  ASSERT_EQ(ex->size(), 2u);
+  const NodeWindowsExport& peer = (*ex)[0];
+  const NodeWindowsExport& self = (*ex)[1];
+  EXPECT_EQ(peer.outbound.fd, vfio::test::kDeviceFd);
+  EXPECT_EQ(peer.outbound.offset, vfio::test::region_offset(2)) << "BAR2's region in the VFIO device fd";
+  EXPECT_EQ(peer.outbound.mem_type, MemType::kUncached);
+  EXPECT_EQ(peer.outbound.length, kWindow);
+
+  // Inbound: the memfd the backend DMA-mapped; a mapping of it shows what the NTB writes there.
+  ASSERT_GE(peer.inbound.fd, 0);
+  EXPECT_LT(peer.inbound.fd, vfio::test::kFakeFdBase) << "a real memfd, not a VFIO file";
+  EXPECT_EQ(peer.inbound.offset, 0u);
+  EXPECT_EQ(peer.inbound.length, kWindow);
+  EXPECT_EQ(peer.inbound.mem_type, MemType::kWriteBack);
+  MappedExport in(peer.inbound);
+  ASSERT_TRUE(in.ok());
+  ASSERT_EQ(f.dma_maps.size(), 1u);
+  auto* dma = reinterpret_cast<uint64_t*>(f.dma_maps[0].vaddr);  // where the device writes
+  dma[100] = 0x1122334455667788ull;
+  EXPECT_EQ(in.load(800), 0x1122334455667788ull);
+  in.store(808, 42);
+  EXPECT_EQ((*dev)->local_mw(NodeIdx(0))->load64_acquire(808), 42u);
+
+  // Self: another memfd, the backend's window to self.
+  EXPECT_EQ(self.outbound.fd, self.inbound.fd);
+  EXPECT_NE(self.inbound.fd, peer.inbound.fd);
+  MappedExport self_map(self.inbound);
+  ASSERT_TRUE(self_map.ok());
+  (*dev)->peer_mw(NodeIdx(1))->store64(4096, 9, StoreKind::kControl);
+  EXPECT_EQ(self_map.load(4096), 9u);
 }
 
 TEST(IntelNtbHalOverVfio, NoIommuModeCannotMapTheInboundWindow) {

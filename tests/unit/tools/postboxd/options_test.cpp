@@ -11,22 +11,69 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(PostboxdOptions, DeviceSpecs) {
+  using Kind = hal::DeviceSpec::Kind;
   auto l = parse_device("loopback:my.job-1:3");
   ASSERT_TRUE(l) << l.error().message();
-  EXPECT_EQ(l->kind, DeviceSpec::Kind::kLoopback);
+  EXPECT_EQ(l->kind, Kind::kLoopback);
   EXPECT_EQ(l->job, "my.job-1");
   EXPECT_EQ(l->node, 3u);
   auto i = parse_device("ivshmem:0000:00:04.0,nodes=4,window=0x100000");
   ASSERT_TRUE(i) << i.error().message();
-  EXPECT_EQ(i->kind, DeviceSpec::Kind::kIvshmem);
+  EXPECT_EQ(i->kind, Kind::kIvshmem);
   EXPECT_EQ(i->bdf, "0000:00:04.0");
   EXPECT_EQ(i->nodes, 4u);
   EXPECT_EQ(i->window, 0x100000u);
-  EXPECT_EQ(parse_device("ivshmem:0000:00:04.0")->nodes, 2u);
+  EXPECT_FALSE(parse_device("ivshmem:0000:00:04.0")->nodes.has_value()) << "the factory's default: 2";
+  auto n = parse_device("ntb:0000:af:00.0,window=64M");
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(n->kind, Kind::kNtb);
+  EXPECT_EQ(n->bdf, "0000:af:00.0");
+  EXPECT_EQ(n->window, 64u << 20);
+  EXPECT_EQ(parse_device("ntb:af:00.0")->window, 0u) << "BAR2's size";
   EXPECT_THAT(parse_device("loopback:job").error().message(), HasSubstr("write loopback:JOB:NODE"));
   EXPECT_THAT(parse_device("ivshmem:0000:00:04.0,speed=9").error().message(), HasSubstr("unknown ivshmem option"));
   EXPECT_THAT(parse_device("ivshmem:0000:00:04.0,nodes=65").error().message(), HasSubstr("1..64"));
-  EXPECT_THAT(parse_device("ntb:0").error().message(), HasSubstr("unknown device kind 'ntb'"));
+  EXPECT_THAT(parse_device("ntb:0000:af:00.0,nodes=2").error().message(), HasSubstr("unknown ntb option 'nodes'"));
+  EXPECT_THAT(parse_device("ntb:0000:af:00.0,window=3000").error().message(), HasSubstr("power of two"));
+  EXPECT_THAT(parse_device("pcie:0").error().message(), HasSubstr("unknown device kind 'pcie'"));
+}
+
+TEST(PostboxdOptions, AMalformedNtbSpecNamesTheSpecTheAddressAndTheAcceptedForms) {
+  auto e = parse_device("ntb:0");
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().code(), Errc::kInvalidArgument);
+  EXPECT_THAT(e.error().message(), HasSubstr("--device: device spec 'ntb:0'"));
+  EXPECT_THAT(e.error().message(), HasSubstr("PCI address '0' is invalid"));
+  EXPECT_THAT(e.error().message(), HasSubstr("ntb:BDF[,window=BYTES]"));
+  EXPECT_THAT(parse_device("ntb:").error().message(), HasSubstr("no PCI address: write ntb:BDF"));
+  EXPECT_THAT(parse_args({"--device", "ntb:af:00.9"}).error().message(), HasSubstr("PCI address 'af:00.9'"));
+}
+
+TEST(PostboxdOptions, APostboxdSpecIsRefused) {
+  auto e = parse_device("postboxd:/tmp/other.sock");
+  ASSERT_FALSE(e);
+  EXPECT_THAT(e.error().message(), HasSubstr("postboxd owns a device itself"));
+  EXPECT_THAT(e.error().message(), HasSubstr("ntb:BDF[,window=BYTES]"));
+}
+
+TEST(PostboxdOptions, NtbKeepsTheHandshakeOff) {
+  auto o = parse_args({"-d", "ntb:0000:af:00.0"});
+  ASSERT_TRUE(o) << o.error().message();
+  EXPECT_EQ(o->device.kind, hal::DeviceSpec::Kind::kNtb);
+  EXPECT_EQ(o->handshake, HandshakeMode::kAuto) << "auto is off for ntb (main.cpp)";
+  EXPECT_TRUE(parse_args({"-d", "ntb:0000:af:00.0", "--handshake", "off"}));
+  auto on = parse_args({"--handshake=on", "-d", "ntb:0000:af:00.0"});
+  ASSERT_FALSE(on);
+  EXPECT_THAT(on.error().message(), HasSubstr("an ntb device brings its link up itself"));
+  EXPECT_TRUE(parse_args({"-d", "ivshmem:00:04.0", "--handshake", "on"})) << "ivshmem may have it on";
+}
+
+TEST(PostboxdOptions, UsageNamesEveryDeviceKind) {
+  const std::string usage = kUsage;
+  EXPECT_THAT(usage, HasSubstr("loopback:JOB:NODE"));
+  EXPECT_THAT(usage, HasSubstr("ivshmem:BDF[,nodes=N][,window=BYTES]"));
+  EXPECT_THAT(usage, HasSubstr("ntb:BDF[,window=BYTES]"));
+  EXPECT_THAT(parse_args({}).error().message(), HasSubstr("ntb:BDF[,window=BYTES]"));
 }
 
 TEST(PostboxdOptions, DefaultsAndFlags) {

@@ -73,6 +73,12 @@ struct BarView {
   std::span<std::byte> mem;
   MemType mem_type = MemType::kUncached;
   std::string note;  // why write-combining was not used, when it was asked for; else empty
+  // The file behind the mapping, owned by the VfioDevice: a process that receives a dup of `fd`
+  // maps the same BAR, cached the same way, with mmap(..., MAP_SHARED, fd, fd_offset + b) for
+  // byte b. The VFIO device fd at the BAR region's offset (uncached), or the sysfs
+  // resourceN_wc file at 0 (write-combining; opened by root, mappable by whoever holds it).
+  int fd = -1;
+  uint64_t fd_offset = 0;
 };
 
 class VfioDevice {
@@ -145,6 +151,8 @@ class VfioDevice {
   VfioGroup group_;
   SysFd device_;
   std::array<SysMapping, 6> bars_uc_;   // vfio-pci mmap of each BAR
+  std::array<uint64_t, 6> bars_uc_off_{};  // their region offsets in device_
+  std::array<SysFd, 6> wc_files_;       // resourceN_wc, kept open for BarView::fd
   std::array<SysMapping, 6> bars_wc_;   // resourceN_wc mmap, where asked for and possible
   std::array<std::string, 6> wc_note_;  // why bars_wc_[i] could not be made
   std::map<uint64_t, DmaMapping> dma_;

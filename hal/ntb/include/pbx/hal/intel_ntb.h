@@ -33,6 +33,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "pbx/hal/detail/local_memory.h"
 #include "pbx/hal/device.h"
@@ -43,6 +44,15 @@
 #include "pbx/vfio/device.h"
 
 namespace pbx::hal {
+
+// BAR2 (the outbound window) as a file another process can map: byte b of BAR2 is at
+// offset + b in fd. For the real device: the VFIO device fd at BAR2's region offset (uncached),
+// or the sysfs resource2_wc file at 0 where the port mapped BAR2 write-combining.
+struct OutboundFile {
+  int fd = -1;                            // owned by the port
+  uint64_t offset = 0;                    // a multiple of the page size
+  MemType mem_type = MemType::kUncached;  // how a mapping of fd is cached
+};
 
 // What the backend needs from the platform: the NTB's registers and config space, its BAR2
 // mapped for stores, DMA mapping of local memory, and (optionally) interrupts.
@@ -66,6 +76,9 @@ class IntelNtbPort {
   virtual uint16_t vector_count() const noexcept = 0;
   // Waits until `vector` fires or `timeout_ns` passes; true if it fired.
   [[nodiscard]] virtual Result<bool> wait(uint16_t vector, uint64_t timeout_ns) = 0;
+  // BAR2 as it was mapped by map_outbound(), as a mappable file (IntelNtbDevice::export_windows);
+  // default: not supported.
+  [[nodiscard]] virtual Result<OutboundFile> outbound_file();
 };
 
 struct IntelNtbOptions {
@@ -99,6 +112,10 @@ class IntelNtbDevice final : public Device {
   Result<uint64_t> db_read(NodeIdx peer) override;
   Result<void> db_clear(NodeIdx peer, uint64_t bits) override;
   Result<uint64_t> db_wait(NodeIdx peer, uint64_t timeout_ns) override;
+  // For a node manager (postboxd): outbound to the peer = the port's BAR2 file (first
+  // window_size bytes); inbound from the peer = the inbound memfd; to and from self = the self
+  // memfd (sparse: pages appear where segments are made). Memfds are write-back.
+  Result<std::vector<NodeWindowsExport>> export_windows() override;
 
   // Why the link to the peer is not up, when it is not (empty when up or still training within
   // its deadline): a bring-up timeout, a handshake mismatch. For tools and logs.

@@ -1,0 +1,73 @@
+// Opening a hal::Device from a text spec: the one place that knows every backend.
+//
+// Specs (what `postboxd --device` takes; Endpoint::from_env builds them from PBX_BACKEND and
+// PBX_DEVICE):
+//   loopback:JOB:NODE                      node NODE of the loopback job JOB (pbxrun, LoopbackJob)
+//   ivshmem:BDF[,nodes=N][,window=BYTES]   QEMU's ivshmem at BDF through VFIO: a fabric of N nodes
+//                                          (default 2), BYTES per window (default: the largest that fits)
+//   ntb:BDF[,window=BYTES]                 an Intel Xeon NTB at BDF through VFIO (two hosts back to back;
+//                                          the USD side is node 0), BYTES per window (default: BAR2's size)
+//   postboxd[:SOCKET]                      this node's postboxd (default /run/postbox/postboxd.sock)
+// BDF is [dddd:]bb:dd.f as `lspci -D` prints it; BYTES is a number (decimal or 0x hex) with an
+// optional K, M or G (binary) unit: window=4M.
+//
+//   auto spec = pbx::hal::parse_device_spec("ntb:0000:af:00.0,window=64M");
+//   if (!spec) return log(spec.error().message());   // names the spec and the accepted forms
+//   auto dev = pbx::hal::open_device(*spec);          // Result<std::unique_ptr<hal::Device>>
+//   if (!dev) return log(dev.error().message());     // the backend's error: BDF, step, fix
+//
+// Environment (Endpoint::from_env, one process per node, no daemon):
+//   PBX_BACKEND=ntb PBX_DEVICE=0000:af:00.0 ./app           # node index from the device
+//   PBX_BACKEND=ivshmem PBX_DEVICE=0000:00:04.0 PBX_NODES=2 ./app
+// PBX_DEVICE may carry the spec's options (PBX_DEVICE=0000:af:00.0,window=4M). PBX_NODE is
+// optional there; one that disagrees with the device's node index is an error.
+// For several processes per node, run `postboxd --device ntb:BDF` and use PBX_BACKEND=postboxd.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "pbx/base/error.h"
+#include "pbx/hal/device.h"
+
+namespace pbx::vfio {
+class SysApi;
+}
+
+namespace pbx::hal {
+
+// The accepted forms, for messages.
+inline constexpr const char* kDeviceSpecForms =
+    "loopback:JOB:NODE, ivshmem:BDF[,nodes=N][,window=BYTES], ntb:BDF[,window=BYTES] or postboxd[:SOCKET]";
+
+struct DeviceSpec {
+  enum class Kind : uint8_t { kLoopback, kIvshmem, kNtb, kPostboxd };
+  Kind kind = Kind::kLoopback;
+  std::string text;               // as given, for messages
+  std::string job;                // loopback
+  uint16_t node = 0;              // loopback: 0..63
+  std::string bdf;                // ivshmem, ntb: "dddd:bb:dd.f" (checked and normalised)
+  std::optional<uint16_t> nodes;  // ivshmem: nodes of the fabric, 1..64 (unset: 2)
+  uint64_t window = 0;            // ivshmem, ntb: bytes per window (0: the backend's default)
+  std::string socket;             // postboxd: empty for the default socket
+};
+
+// "loopback", "ivshmem", "ntb", "postboxd".
+const char* to_string(DeviceSpec::Kind k) noexcept;
+
+// Parses a spec. Every malformed spec is Errc::kInvalidArgument with a message that names the
+// spec, what is wrong with it, and kDeviceSpecForms.
+[[nodiscard]] Result<DeviceSpec> parse_device_spec(std::string_view text);
+
+struct OpenOptions {
+  vfio::SysApi* vfio_sys = nullptr;  // ivshmem, ntb: nullptr = the real system calls (tests pass FakeVfio)
+};
+
+// Opens the device a spec names. Errors are the backend's (they name the job, BDF or socket,
+// the step that failed and the fix).
+[[nodiscard]] Result<std::unique_ptr<Device>> open_device(const DeviceSpec& spec, const OpenOptions& opts = {});
+
+}  // namespace pbx::hal
