@@ -1,6 +1,7 @@
 // OutboundWindow / InboundWindow: the recorder sees every access, subwindows keep offsets.
 #include "pbx/hal/window.h"
 
+#include <algorithm>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -45,6 +46,27 @@ TEST(Window, PushIsFreeOnWriteBackMemory) {
   w.set_recorder(&log);
   w.push();
   EXPECT_TRUE(log.ev.empty());
+}
+
+// bulk_copy (behind OutboundWindow::write and InboundWindow::read for large copies) writes
+// exactly [dst, dst + n), whatever the sizes and the alignments of both ends.
+TEST(Window, BulkCopyWritesExactlyTheRangeAtEveryAlignment) {
+  constexpr size_t kMax = 3 * 1024 + 7;
+  std::vector<std::byte> src(kMax + 64), dst(kMax + 128);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<std::byte>(i * 7 + 1);
+  for (size_t n : {kBulkCopyMin, kBulkCopyMin + 1, size_t{1000}, size_t{1024}, size_t{2047}, kMax}) {
+    for (size_t so : {0, 1, 8, 31, 33}) {
+      for (size_t doff : {0, 1, 16, 32, 63}) {
+        std::fill(dst.begin(), dst.end(), std::byte{0xEE});
+        bulk_copy(dst.data() + 32 + doff, src.data() + so, n);
+        for (size_t i = 0; i < dst.size(); ++i) {
+          const bool inside = i >= 32 + doff && i < 32 + doff + n;
+          const std::byte want = inside ? src[so + i - 32 - doff] : std::byte{0xEE};
+          ASSERT_EQ(dst[i], want) << "n=" << n << " src+" << so << " dst+" << doff << " byte " << i;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
