@@ -345,7 +345,7 @@ Result<RecvInfo> EndpointImpl::receive_pieces(RxChannel& ch, Indicator ind, std:
                     "(%llu bytes in); the partial message was dropped",
                     ch.src.node, static_cast<unsigned long long>(total), ch.src.node, ch.src.local,
                     static_cast<unsigned long long>(received));
-      if ((spin & 1023) == 0) {
+      if (wait_check_due(spin)) {
         if (deadline == 0) deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
         if (auto w = wait_check(deadline, ch.src, "recv", "the next piece of a message"); !w)
           return tl::unexpected(with_context(w.error(), "message of " + std::to_string(total) + " bytes stopped after " +
@@ -461,7 +461,7 @@ Result<RecvInfo> EndpointImpl::recv_wait(std::span<std::byte> buf, Rank src, boo
       return fail(Errc::kProtocolError, "recv: the channel from rank (%u, %u) was closed after it wrote malformed data",
                   src.node, src.local);
     if (!blocking) return tl::unexpected(Error(Errc::kWouldBlock));
-    if ((spin & 1023) == 0) {
+    if (wait_check_due(spin)) {
       if (deadline == 0) deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
       if (auto w = wait_check(deadline, src, "recv", "a message"); !w) return tl::unexpected(w.error());
     }
@@ -518,7 +518,7 @@ Result<MessageView> EndpointImpl::recv_view(Rank src, bool blocking) noexcept {
     }
     idle_poll();
     if (!blocking) return tl::unexpected(Error(Errc::kWouldBlock));
-    if ((spin & 1023) == 0) {
+    if (wait_check_due(spin)) {
       if (deadline == 0) deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
       if (auto w = wait_check(deadline, src, "recv_view", "a message"); !w) return tl::unexpected(w.error());
     }

@@ -472,7 +472,7 @@ Result<void> EndpointImpl::send_slow(Rank dst, std::span<const std::byte> msg, u
   for (uint32_t spin = 0;; ++spin) {
     auto r = try_send(dst, msg, tag);
     if (r || r.error().code() != Errc::kWouldBlock) return r;
-    if ((spin & 1023) == 0) {
+    if (wait_check_due(spin)) {
       if (deadline == 0) deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
       if (auto w = wait_check(deadline, dst, "send", "room in its postbox or buffer pool (acknowledgements)"); !w)
         return w;
@@ -515,7 +515,7 @@ Result<void> EndpointImpl::wait(SendHandle h) noexcept {
     auto t = test(h);
     if (!t) return tl::unexpected(t.error());
     if (*t) return {};
-    if ((spin & 1023) == 0) {
+    if (wait_check_due(spin)) {
       // The deadline restarts whenever the receiver makes room for another piece.
       if (deadline == 0 || r->sent != progress_seen) {
         deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
