@@ -10,6 +10,7 @@
 //   ack block       receiver r, on the sender's node: section s, block r     (c32-c38)
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -71,22 +72,64 @@ constexpr SlotHeader decode_header(uint64_t w) noexcept {
 }
 
 // Packs n <= 49 payload bytes into words[1..7] with `check` (unused words carry zero payload).
+// Reads exactly [src, src + n): whole words with one 8-byte load each (its 8th byte is the
+// next word's first, dropped here), the last 1..7 bytes with 4-, 2- and 1-byte loads. No
+// staging buffer: bytes are never stored and reloaded at another width (a stalled
+// store-to-load forward costs more than the rest of the send).
 inline void pack_inline(const void* src, size_t n, uint64_t words[8], uint8_t check) noexcept {
-  unsigned char buf[8 * 8] = {};
-  if (n != 0) std::memcpy(buf, src, n);  // (an empty message may come with a null pointer)
-  for (size_t i = 0; i < 7; ++i) {
+  static_assert(std::endian::native == std::endian::little, "inline payload words are little-endian");
+  const auto* s = static_cast<const unsigned char*>(src);
+  size_t w = 1, off = 0;
+  for (; off + 8 <= n; ++w, off += kInlineBytesPerWord) {
     uint64_t v;
-    std::memcpy(&v, buf + i * kInlineBytesPerWord, 8);
-    words[i + 1] = checked(v, check);
+    std::memcpy(&v, s + off, 8);
+    words[w] = checked(v, check);
   }
+  if (off < n) {
+    const size_t k = n - off;  // 1..7 bytes left
+    uint64_t v = 0;
+    size_t at = 0;
+    if ((k & 4) != 0) {
+      uint32_t x;
+      std::memcpy(&x, s + off, 4);
+      v = x, at = 4;
+    }
+    if ((k & 2) != 0) {
+      uint16_t x;
+      std::memcpy(&x, s + off + at, 2);
+      v |= uint64_t{x} << (8 * at), at += 2;
+    }
+    if ((k & 1) != 0) v |= uint64_t{s[off + at]} << (8 * at);
+    words[w++] = checked(v, check);
+  }
+  for (; w < 8; ++w) words[w] = checked(0, check);
 }
 // Number of words after word 0 that carry n inline bytes.
 constexpr size_t inline_words(size_t n) noexcept { return (n + kInlineBytesPerWord - 1) / kInlineBytesPerWord; }
-// Unpacks n bytes from words[1..]; the caller checked their check bytes.
+// Unpacks n bytes from words[1..]; the caller checked their check bytes. Writes exactly
+// [dst, dst + n), in increasing order: each whole word with one 8-byte store whose 8th byte
+// (the check byte) the next word's store overwrites, the last 1..7 bytes with 4-, 2- and
+// 1-byte stores.
 inline void unpack_inline(const uint64_t words[8], size_t n, void* dst) noexcept {
-  unsigned char buf[8 * 8];
-  for (size_t i = 0; i < 7; ++i) std::memcpy(buf + i * kInlineBytesPerWord, &words[i + 1], 8);
-  if (n != 0) std::memcpy(dst, buf, n);
+  auto* d = static_cast<unsigned char*>(dst);
+  size_t w = 1, off = 0;
+  for (; off + 8 <= n; ++w, off += kInlineBytesPerWord) std::memcpy(d + off, &words[w], 8);
+  if (off < n) {
+    const size_t k = n - off;  // 1..7 bytes left
+    const uint64_t v = words[w];
+    size_t at = 0;
+    if ((k & 4) != 0) {
+      const auto x = static_cast<uint32_t>(v);
+      std::memcpy(d + off, &x, 4);
+      at = 4;
+    }
+    if ((k & 2) != 0) {
+      const auto x = static_cast<uint16_t>(v >> (8 * at));
+      std::memcpy(d + off + at, &x, 2);
+      at += 2;
+    }
+    if ((k & 1) != 0) d[off + at] = static_cast<unsigned char>(v >> (8 * at));
+  }
 }
 
 // ---- Segment header (first line of a sender's data segment) ----------------------------

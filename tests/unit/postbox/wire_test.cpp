@@ -1,4 +1,6 @@
 // The indicator line codec: check bytes, header fields, inline payload packing.
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "inline_codec.h"
@@ -32,14 +34,21 @@ TEST(Wire, HeaderRoundTrips) {
 
 TEST(Wire, InlinePayloadRoundTripsAndEveryWordCarriesTheCheck) {
   for (size_t n = 0; n <= kInlineCapacity; ++n) {
-    unsigned char src[kInlineCapacity];
+    // Heap blocks of exactly n bytes: AddressSanitizer catches a read or write past them.
+    std::vector<unsigned char> src(n), dst(n + 8, 0xEE);
     for (size_t i = 0; i < n; ++i) src[i] = static_cast<unsigned char>(i * 7 + n);
     uint64_t w[8] = {};
-    pack_inline(src, n, w, 0x9a);
-    for (size_t i = 1; i < 8; ++i) EXPECT_EQ(check_of(w[i]), 0x9au) << "word " << i;
-    unsigned char dst[kInlineCapacity] = {};
-    unpack_inline(w, n, dst);
-    EXPECT_EQ(0, std::memcmp(src, dst, n)) << n;
+    pack_inline(src.data(), n, w, 0x9a);
+    for (size_t i = 1; i < 8; ++i) {
+      EXPECT_EQ(check_of(w[i]), 0x9au) << "word " << i;
+      for (size_t b = 0; b < 7; ++b) {  // byte b of word i is payload byte 7 (i - 1) + b, or zero past n
+        const size_t p = 7 * (i - 1) + b;
+        EXPECT_EQ((w[i] >> (8 * b)) & 0xff, p < n ? src[p] : 0u) << "n=" << n << " word " << i << " byte " << b;
+      }
+    }
+    unpack_inline(w, n, dst.data());
+    EXPECT_EQ(0, std::memcmp(src.data(), dst.data(), n)) << n;
+    for (size_t i = n; i < dst.size(); ++i) EXPECT_EQ(dst[i], 0xEE) << "n=" << n << ": byte " << i << " past the message";
     EXPECT_LE(inline_words(n), 7u);
   }
   EXPECT_EQ(inline_words(0), 0u);
