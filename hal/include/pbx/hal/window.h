@@ -51,9 +51,14 @@ inline void window_copy(void* dst, const void* src, size_t n) noexcept {
   else bulk_copy(dst, src, n);
 }
 
-// Whole-line stores with one 64-byte instruction where the CPU has AVX-512 (detected once).
-extern const bool kWideLineStores;
+// Whole-line stores with the widest stores the CPU has (detected once): one 64-byte store
+// with AVX-512, two 32-byte stores with AVX2, else eight 8-byte stores. Fewer stores per line
+// keep more lines in flight in the store buffer while each waits for ownership of its line
+// (a cache line on the peer core, a posted write through a BAR).
+enum class LineStore : uint8_t { kWords, kTwoHalves, kWhole };
+extern const LineStore kLineStore;
 void store_line_avx512(void* dst, const uint64_t* w) noexcept;
+void store_line_avx2(void* dst, const uint64_t* w) noexcept;
 
 class OutboundWindow final {
  public:
@@ -99,11 +104,13 @@ class OutboundWindow final {
     assert(off % 64 == 0 && off + 64 <= size_);
     uint64_t* line = word(off);  // local pointer: the stores below cannot reload members
 #if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
-    if (kWideLineStores) {
+    if (kLineStore != LineStore::kWords) {
       // Release (x86: stores are not reordered with stores, so the compiler is all that needs
-      // telling): earlier stores, a flushed payload, stay before the line.
+      // telling): earlier stores, a flushed payload, stay before the line. With two halves,
+      // words 4..7 go first and word 0 travels with words 1..3.
       std::atomic_signal_fence(std::memory_order_release);
-      store_line_avx512(line, w);
+      if (kLineStore == LineStore::kWhole) store_line_avx512(line, w);
+      else store_line_avx2(line, w);
       if (rec_ != nullptr) rec_->on_store(rec_base_ + off, 64, kind);
       return;
     }
