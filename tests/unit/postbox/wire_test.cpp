@@ -1,4 +1,5 @@
 // The indicator line codec: check bytes, header fields, inline payload packing.
+#include <algorithm>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -47,7 +48,7 @@ TEST(Wire, InlinePayloadRoundTripsAndEveryWordCarriesTheCheck) {
       }
     }
     unpack_inline(w, n, dst.data());
-    EXPECT_EQ(0, std::memcmp(src.data(), dst.data(), n)) << n;
+    EXPECT_TRUE(std::equal(src.begin(), src.end(), dst.begin())) << n;
     for (size_t i = n; i < dst.size(); ++i) EXPECT_EQ(dst[i], 0xEE) << "n=" << n << ": byte " << i << " past the message";
     EXPECT_LE(inline_words(n), 7u);
   }
