@@ -228,11 +228,11 @@ class EndpointImpl {
   void maybe_check_links() noexcept {
     if ((++ops_ & 4095) == 0) check_links();
   }
-  // Error for a blocking call that waits on `peer` (or on anyone when peer is kAnySource).
   // Blocking waits read the clock and look at links and peers every 1024 spins, starting
   // after the first 1023: a message or ack that comes within them (a ping-pong reply) is not
   // kept waiting behind a clock read and a link check.
   static constexpr bool wait_check_due(uint32_t spin) noexcept { return (spin & 1023) == 1023; }
+  // Error for a blocking call that waits on `peer` (or on anyone when peer is kAnySource).
   Result<void> wait_check(uint64_t deadline, Rank peer, const char* op, const char* waiting_for) noexcept;
 
   // Hot copies of layout values.
