@@ -40,7 +40,7 @@ Result<Ivshmem> Ivshmem::open(const vfio::Bdf& bdf, const Options& opts) {
 
   auto bar0 = dev.map_bar(kRegsBar);
   if (!bar0) return tl::unexpected(bar0.error());
-  auto regs = vfio::RegWindow<Regs>::over(bar0->mem, "BAR0 of " + bdf.str());
+  auto regs = mmio::RegWindow<Regs>::over(bar0->mem, "BAR0 of " + bdf.str());
   if (!regs) return tl::unexpected(regs.error());
   d.regs_ = *regs;
 

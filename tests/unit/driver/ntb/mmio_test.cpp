@@ -1,4 +1,5 @@
-// Typed register windows over plain memory, and LNKSTS decoding.
+// Typed register windows (pbx/base/mmio.h, used by every driver) over plain memory and over
+// a model; LNKSTS decoding.
 #include "pbx/ntb/mmio.h"
 
 #include <cstring>
@@ -22,6 +23,21 @@ struct TestRegs {
   static constexpr RegArray<uint32_t, 0x80, 4, 4> spad{};
   static constexpr RegArray<uint8_t, 0xf8, 1, 8> bytes{};
 };
+
+template <class W, class R>
+concept CanRead = requires(W w, R r) { w.read(r); };
+template <class W, class R>
+concept CanWrite = requires(W w, R r) { w.write(r, 0); };
+struct AccessRegs {
+  static constexpr std::size_t kSize = 0x20;
+  static constexpr Reg<uint16_t, 0x06, Access::kRO> id{};
+  static constexpr Reg<uint64_t, 0x08, Access::kW1C> status{};
+  static constexpr Reg<uint32_t, 0x1c, Access::kWO> doorbell{};
+};
+static_assert(!CanWrite<RegWindow<AccessRegs>, decltype(AccessRegs::id)>, "read-only registers refuse writes");
+static_assert(!CanRead<RegWindow<AccessRegs>, decltype(AccessRegs::doorbell)>, "write-only registers refuse reads");
+static_assert(CanRead<RegWindow<AccessRegs>, decltype(AccessRegs::status)> &&
+              CanWrite<RegWindow<AccessRegs>, decltype(AccessRegs::status)>);
 
 TEST(RegWindow, AccessesHitTheirOffsetsWithTheirWidths) {
   alignas(8) std::byte mem[0x100] = {};

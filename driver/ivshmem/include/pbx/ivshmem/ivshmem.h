@@ -74,7 +74,7 @@ class Ivshmem {
   explicit Ivshmem(vfio::VfioDevice dev) noexcept : dev_(std::move(dev)) {}
 
   vfio::VfioDevice dev_;
-  vfio::RegWindow<Regs> regs_;
+  mmio::RegWindow<Regs> regs_;
   vfio::BarView shm_;
   vfio::BarView shm_data_;
   uint16_t peer_id_ = 0;

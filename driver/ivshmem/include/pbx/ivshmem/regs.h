@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "pbx/vfio/reg_window.h"
+#include "pbx/base/mmio.h"
 
 namespace pbx::ivshmem {
 
@@ -18,13 +18,13 @@ inline constexpr unsigned kSharedMemoryBar = 2;
 struct Regs {
   static constexpr std::size_t kSize = 0x100;
   // Interrupt mask / status: INTx of revision-0 devices without MSI-X only; unused here.
-  static constexpr vfio::Reg<uint32_t, 0x0> intr_mask{};
-  static constexpr vfio::Reg<uint32_t, 0x4> intr_status{};
+  static constexpr mmio::Reg<uint32_t, 0x0> intr_mask{};
+  static constexpr mmio::Reg<uint32_t, 0x4> intr_status{};
   // This VM's peer ID (0..65535) given by the ivshmem server; 0 on ivshmem-plain.
-  static constexpr vfio::Reg<uint32_t, 0x8, vfio::Access::kRO> iv_position{};
+  static constexpr mmio::Reg<uint32_t, 0x8, mmio::Access::kRO> iv_position{};
   // Write (peer_id << 16) | vector to interrupt that vector of that peer. Ignored if the peer
   // or vector is not connected; the device cannot tell.
-  static constexpr vfio::Reg<uint32_t, 0xc, vfio::Access::kWO> doorbell{};
+  static constexpr mmio::Reg<uint32_t, 0xc, mmio::Access::kWO> doorbell{};
 };
 
 constexpr uint32_t doorbell_value(uint16_t peer_id, uint16_t vector) noexcept {
