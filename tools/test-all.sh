@@ -3,7 +3,7 @@
 #   1. release build: unit, loopback, tools and hw-emulated tiers (two QEMU VMs with ivshmem);
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build: unit, loopback and tools tiers;
 #   3. ThreadSanitizer build: unit and loopback tiers.
-# On NTB hardware, the real-hardware tier runs with: PBX_DEVICE=<BDF> ctest --preset release -L hw
+# On NTB hardware, the real-hardware tier runs with: PBX_DEVICE=<BDF> ctest --preset release -L hw-device
 #
 #   ./tools/test-all.sh            # everything
 #   PBX_TEST_PRESETS=release ./tools/test-all.sh   # a subset of the builds
