@@ -50,6 +50,11 @@ void PoolAllocator::free(uint32_t first, uint32_t n) noexcept {
   assert(first + n <= blocks_);
   set_range(first, n, false);
   free_ += n;
+  // An empty pool starts again at its first block: a sender that waits for replies between
+  // messages (ping-pong) then keeps reusing a few blocks whose lines and pages stay in the
+  // caches and TLBs, instead of walking the whole pool. Streaming never empties the pool and
+  // keeps walking it like a ring.
+  if (free_ == blocks_) cursor_ = 0;
 }
 
 void PoolAllocator::set_range(uint32_t first, uint32_t n, bool used) noexcept {

@@ -1,6 +1,7 @@
 // Allocator of a segment's buffer pool (c2, c8): contiguous runs of blocks, next-fit from
 // where the last allocation ended, so that streaming traffic walks the pool like a ring and
-// frees out of order (receivers acknowledge at different speeds) cost nothing extra.
+// frees out of order (receivers acknowledge at different speeds) cost nothing extra. Once
+// the pool is empty again, allocation restarts at block 0 (hot memory for request/reply).
 // Local bookkeeping only: the pool memory itself is remote and never read.
 //
 // Storage is allocated once at construction; alloc() and free() never allocate.

@@ -33,6 +33,18 @@ TEST(PoolAllocator, NextFitWalksThePoolLikeARingAndWraps) {
   EXPECT_EQ(*p.alloc(1), 9u);
 }
 
+TEST(PoolAllocator, AnEmptyPoolStartsAgainAtTheFirstBlock) {
+  PoolAllocator p(10);
+  EXPECT_EQ(*p.alloc(3), 0u);
+  EXPECT_EQ(*p.alloc(2), 3u);
+  p.free(0, 3);
+  EXPECT_EQ(*p.alloc(1), 5u);  // not empty (3..4 held): next-fit goes on
+  p.free(3, 2);
+  p.free(5, 1);                // now empty
+  EXPECT_EQ(*p.alloc(2), 0u);  // back to the first block, not on from block 6
+  EXPECT_EQ(*p.alloc(2), 2u);
+}
+
 TEST(PoolAllocator, FragmentationNeedsAContiguousRun) {
   PoolAllocator p(130);  // spans three 64-bit words
   for (uint32_t i = 0; i < 130; ++i) ASSERT_EQ(*p.alloc(1), i);
