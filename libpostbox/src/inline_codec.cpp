@@ -61,6 +61,21 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void store_inline_line_av
   _mm512_store_si512(line, with_header);
 }
 
+__attribute__((target("avx2"))) void store_inline_line_avx2(void* line, uint64_t header, const void* src, size_t n,
+                                                             uint8_t check) noexcept {
+  const auto* s = static_cast<const unsigned char*>(src);
+  auto word = [&](size_t i) { return static_cast<long long>(checked(payload_word(s, n, kInlineBytesPerWord * (i - 1)), check)); };
+  // Words go straight from registers to the line: no array on the stack, whose stores would
+  // wait in the store buffer behind the line's (which wait for the line to arrive).
+  const __m256i hi = _mm256_set_epi64x(word(7), word(6), word(5), word(4));
+  const __m256i lo = _mm256_set_epi64x(word(3), word(2), word(1), static_cast<long long>(header));
+  // Words 4..7, then words 0..3: x86 commits stores in order, so a reader that sees word 0
+  // sees the whole line; readers check every word on its own in any case (wire.h).
+  auto* d = static_cast<__m256i*>(line);
+  _mm256_store_si256(d + 1, hi);
+  _mm256_store_si256(d, lo);
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) bool unpack_inline_avx512(const uint64_t w[8], size_t n,
                                                                                   uint8_t check,
                                                                                   void* dst) noexcept {

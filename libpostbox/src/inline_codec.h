@@ -21,6 +21,8 @@ void pack_inline_avx512(const void* src, size_t n, uint64_t w[8], uint8_t check)
 // Encodes header word + n payload bytes and writes the whole line to `line` (64-byte aligned)
 // with one 64-byte store, without a round trip through memory.
 void store_inline_line_avx512(void* line, uint64_t header, const void* src, size_t n, uint8_t check) noexcept;
+// The same with two 32-byte stores (AVX2): words 4..7, then words 0..3, built in registers.
+void store_inline_line_avx2(void* line, uint64_t header, const void* src, size_t n, uint8_t check) noexcept;
 // Checks words 1..inline_words(n) of `line` against `check` and unpacks n bytes into dst.
 // Returns false (dst untouched) if a word has not landed yet.
 bool unpack_inline_avx512(const uint64_t w[8], size_t n, uint8_t check, void* dst) noexcept;

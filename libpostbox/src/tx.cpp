@@ -172,12 +172,13 @@ void EndpointImpl::publish(TxChannel& ch, const uint64_t (&w)[8], StoreKind kind
   const uint8_t check = wire::check_byte(ch.head, slots_log2_);
   const uint64_t header = wire::encode_header({wire::Kind::kInline, flags, static_cast<uint8_t>(n), tag}, check);
   ch.shadow[ch.head & slots_mask_] = SlotShadow{};
-  if (wire::kVectorInlineCodec) {
+  if (wire::kVectorInlineCodec || hal::kLineStore == hal::LineStore::kTwoHalves) {
     const size_t off = static_cast<size_t>(ch.head & slots_mask_) * wire::kLine;
     // Release (x86 keeps stores in order; this tells the compiler): earlier stores stay before
     // the line, which the receiver reads after an acquire load of its word 0.
     std::atomic_signal_fence(std::memory_order_release);
-    wire::store_inline_line_avx512(ch.slots.line_address(off), header, data, n, check);
+    if (wire::kVectorInlineCodec) wire::store_inline_line_avx512(ch.slots.line_address(off), header, data, n, check);
+    else wire::store_inline_line_avx2(ch.slots.line_address(off), header, data, n, check);
     ch.slots.record_store(off, wire::kLine, StoreKind::kSelfValidating);
     ch.slots.push();  // send the line out now on write-combining mappings
   } else {

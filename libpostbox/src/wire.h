@@ -71,6 +71,35 @@ constexpr SlotHeader decode_header(uint64_t w) noexcept {
                     static_cast<uint32_t>(w)};
 }
 
+// The 1..7 bytes at p as the low bytes of a word: 4-, 2- and 1-byte loads, never past p + k.
+inline uint64_t load_tail(const unsigned char* p, size_t k) noexcept {
+  uint64_t v = 0;
+  size_t at = 0;
+  if ((k & 4) != 0) {
+    uint32_t x;
+    std::memcpy(&x, p, 4);
+    v = x, at = 4;
+  }
+  if ((k & 2) != 0) {
+    uint16_t x;
+    std::memcpy(&x, p + at, 2);
+    v |= uint64_t{x} << (8 * at), at += 2;
+  }
+  if ((k & 1) != 0) v |= uint64_t{p[at]} << (8 * at);
+  return v;
+}
+
+// Payload bytes [off, off + 7) of an n-byte message as a word (zero past n; the 8th byte is
+// left for the check byte). Reads only bytes of the message.
+inline uint64_t payload_word(const unsigned char* s, size_t n, size_t off) noexcept {
+  if (off + 8 <= n) {
+    uint64_t v;
+    std::memcpy(&v, s + off, 8);
+    return v;
+  }
+  return off < n ? load_tail(s + off, n - off) : 0;
+}
+
 // Packs n <= 49 payload bytes into words[1..7] with `check` (unused words carry zero payload).
 // Reads exactly [src, src + n): whole words with one 8-byte load each (its 8th byte is the
 // next word's first, dropped here), the last 1..7 bytes with 4-, 2- and 1-byte loads. No
@@ -79,30 +108,7 @@ constexpr SlotHeader decode_header(uint64_t w) noexcept {
 inline void pack_inline(const void* src, size_t n, uint64_t words[8], uint8_t check) noexcept {
   static_assert(std::endian::native == std::endian::little, "inline payload words are little-endian");
   const auto* s = static_cast<const unsigned char*>(src);
-  size_t w = 1, off = 0;
-  for (; off + 8 <= n; ++w, off += kInlineBytesPerWord) {
-    uint64_t v;
-    std::memcpy(&v, s + off, 8);
-    words[w] = checked(v, check);
-  }
-  if (off < n) {
-    const size_t k = n - off;  // 1..7 bytes left
-    uint64_t v = 0;
-    size_t at = 0;
-    if ((k & 4) != 0) {
-      uint32_t x;
-      std::memcpy(&x, s + off, 4);
-      v = x, at = 4;
-    }
-    if ((k & 2) != 0) {
-      uint16_t x;
-      std::memcpy(&x, s + off + at, 2);
-      v |= uint64_t{x} << (8 * at), at += 2;
-    }
-    if ((k & 1) != 0) v |= uint64_t{s[off + at]} << (8 * at);
-    words[w++] = checked(v, check);
-  }
-  for (; w < 8; ++w) words[w] = checked(0, check);
+  for (size_t w = 1; w < 8; ++w) words[w] = checked(payload_word(s, n, kInlineBytesPerWord * (w - 1)), check);
 }
 // Number of words after word 0 that carry n inline bytes.
 constexpr size_t inline_words(size_t n) noexcept { return (n + kInlineBytesPerWord - 1) / kInlineBytesPerWord; }

@@ -86,5 +86,22 @@ TEST(Wire, VectorAndScalarInlineCodecsAgree) {
   }
 }
 
+// The AVX2 line store (two 32-byte stores, words built in registers) writes exactly the line
+// the scalar codec builds, and reads only the message's bytes (exact-size heap buffers).
+TEST(Wire, Avx2LineStoreWritesTheScalarCodecsLine) {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2")) GTEST_SKIP() << "this CPU has no AVX2";
+  for (size_t n = 0; n <= kInlineCapacity; ++n) {
+    std::vector<unsigned char> src(n);
+    for (size_t i = 0; i < n; ++i) src[i] = static_cast<unsigned char>(i * 29 + n + 3);
+    uint64_t want[8] = {0x5a5a0000deadbeefull};
+    pack_inline(src.data(), n, want, 0x93);
+    alignas(64) uint64_t line[8];
+    std::memset(line, 0xcc, sizeof line);
+    store_inline_line_avx2(line, want[0], src.data(), n, 0x93);
+    for (size_t i = 0; i < 8; ++i) EXPECT_EQ(line[i], want[i]) << "n " << n << " word " << i;
+  }
+}
+
 }  // namespace
 }  // namespace pbx::wire
