@@ -37,7 +37,6 @@ __attribute__((target("avx2"))) void copy_avx2(std::byte* d, const std::byte* s,
   if (n != 0)
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + n - 32),
                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + n - 32)));
-  _mm256_zeroupper();
 }
 
 void copy_sse2(std::byte* d, const std::byte* s, size_t n) noexcept {

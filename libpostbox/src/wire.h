@@ -89,6 +89,22 @@ inline uint64_t load_tail(const unsigned char* p, size_t k) noexcept {
   return v;
 }
 
+// The low k (1..7) bytes of v to p: 4-, 2- and 1-byte stores, never past p + k.
+inline void store_tail(unsigned char* p, uint64_t v, size_t k) noexcept {
+  size_t at = 0;
+  if ((k & 4) != 0) {
+    const auto x = static_cast<uint32_t>(v);
+    std::memcpy(p, &x, 4);
+    at = 4;
+  }
+  if ((k & 2) != 0) {
+    const auto x = static_cast<uint16_t>(v >> (8 * at));
+    std::memcpy(p + at, &x, 2);
+    at += 2;
+  }
+  if ((k & 1) != 0) p[at] = static_cast<unsigned char>(v >> (8 * at));
+}
+
 // Payload bytes [off, off + 7) of an n-byte message as a word (zero past n; the 8th byte is
 // left for the check byte). Reads only bytes of the message.
 inline uint64_t payload_word(const unsigned char* s, size_t n, size_t off) noexcept {
@@ -114,28 +130,12 @@ inline void pack_inline(const void* src, size_t n, uint64_t words[8], uint8_t ch
 constexpr size_t inline_words(size_t n) noexcept { return (n + kInlineBytesPerWord - 1) / kInlineBytesPerWord; }
 // Unpacks n bytes from words[1..]; the caller checked their check bytes. Writes exactly
 // [dst, dst + n), in increasing order: each whole word with one 8-byte store whose 8th byte
-// (the check byte) the next word's store overwrites, the last 1..7 bytes with 4-, 2- and
-// 1-byte stores.
+// (the check byte) the next word's store overwrites, the last 1..7 bytes with store_tail().
 inline void unpack_inline(const uint64_t words[8], size_t n, void* dst) noexcept {
   auto* d = static_cast<unsigned char*>(dst);
   size_t w = 1, off = 0;
   for (; off + 8 <= n; ++w, off += kInlineBytesPerWord) std::memcpy(d + off, &words[w], 8);
-  if (off < n) {
-    const size_t k = n - off;  // 1..7 bytes left
-    const uint64_t v = words[w];
-    size_t at = 0;
-    if ((k & 4) != 0) {
-      const auto x = static_cast<uint32_t>(v);
-      std::memcpy(d + off, &x, 4);
-      at = 4;
-    }
-    if ((k & 2) != 0) {
-      const auto x = static_cast<uint16_t>(v >> (8 * at));
-      std::memcpy(d + off + at, &x, 2);
-      at += 2;
-    }
-    if ((k & 1) != 0) d[off + at] = static_cast<unsigned char>(v >> (8 * at));
-  }
+  if (off < n) store_tail(d + off, words[w], n - off);
 }
 
 // ---- Segment header (first line of a sender's data segment) ----------------------------
