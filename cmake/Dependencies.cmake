@@ -1,4 +1,4 @@
-# Dependencies, all from Debian 12 packages (tools/setup-deps.sh installs them).
+# Dependencies, all from Debian 12 packages (scripts/setup-deps.sh installs them).
 find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)
 

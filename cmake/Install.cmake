@@ -11,7 +11,7 @@ install(FILES
   libpostbox/include/pbx/config.hpp
   libpostbox/include/pbx/api.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/pbx)
-install(FILES driver/base/include/pbx/base/error.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/pbx/base)
+install(FILES base/include/pbx/base/error.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/pbx/base)
 
 install(EXPORT postboxTargets NAMESPACE postbox:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/postbox)
 configure_package_config_file(cmake/postboxConfig.cmake.in ${CMAKE_CURRENT_BINARY_DIR}/postboxConfig.cmake

@@ -17,7 +17,7 @@
 
 #include "common/test_device.h"
 #include "pbx/base/barrier.h"
-#include "pbx/hal/daemon_client.h"
+#include "pbx/hal/postboxd/client.h"
 #include "pbx/postbox.hpp"
 
 namespace pbx::hwtest {
@@ -132,7 +132,7 @@ TEST_F(PostboxdTest, TwoClientProcessesPerNodeTalkThroughTheNodeManagers) {
   ASSERT_EQ(waitpid(daemon_start, &st, 0), daemon_start);
   ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "postboxd did not start (see its messages above)";
   // This node's index, from the node manager.
-  auto probe = hal::DaemonClientDevice::open(kSocket);
+  auto probe = hal::PostboxdClientDevice::open(kSocket);
   ASSERT_TRUE(probe) << probe.error().message();
   const uint16_t node = (*probe)->info().self.v;
   probe->reset();

@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "pbx/base/cpu_features.h"
 #include "pbx/hal/window.h"
 
 #if defined(__x86_64__)
@@ -59,11 +60,7 @@ void copy_sse2(std::byte* d, const std::byte* s, size_t n) noexcept {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(d + n - 16), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + n - 16)));
 }
 
-bool has_avx2() noexcept {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2");
-}
-const bool kAvx2 = has_avx2();
+const bool kAvx2 = cpu_features().avx2;
 
 }  // namespace
 

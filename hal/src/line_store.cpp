@@ -2,18 +2,17 @@
 
 #include <immintrin.h>
 
+#include "pbx/base/cpu_features.h"
+
 namespace pbx::hal {
 
 namespace {
 LineStore detect() {
-#if defined(__SANITIZE_THREAD__) || !defined(__x86_64__)
-  return LineStore::kWords;  // TSan cannot follow vector stores to shared memory: keep the word stores
-#else
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return LineStore::kWhole;
-  if (__builtin_cpu_supports("avx2")) return LineStore::kTwoHalves;
+  if (kScalarSharedMemory) return LineStore::kWords;  // TSan follows the word stores
+  const CpuFeatures& f = cpu_features();
+  if (f.avx512f) return LineStore::kWhole;
+  if (f.avx2) return LineStore::kTwoHalves;
   return LineStore::kWords;
-#endif
 }
 }  // namespace
 

@@ -31,7 +31,7 @@ check_not_disabled() {
 # need_cmd COMMAND DEBIAN_PACKAGE: skips when the command is missing.
 need_cmd() {
   command -v "$1" >/dev/null 2>&1 ||
-    skip "$1 not found: install $2 (tools/setup-deps.sh test installs everything the tests need)"
+    skip "$1 not found: install $2 (scripts/setup-deps.sh test installs everything the tests need)"
 }
 
 # Whatever the tier needs on the host to run VMs at all.

@@ -6,7 +6,7 @@
 
 #include "endpoint_impl.h"
 #include "job_env.h"
-#include "pbx/hal/detail/postboxd_protocol.h"
+#include "pbx/hal/postboxd/protocol.h"
 #include "pbx/hal/factory.h"
 
 namespace pbx {

@@ -2,17 +2,14 @@
 
 #include <immintrin.h>
 
+#include "pbx/base/cpu_features.h"
+
 namespace pbx::wire {
 
 namespace {
 bool detect() {
-#if defined(__SANITIZE_THREAD__)
-  return false;
-#else
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vbmi");
-#endif
+  const CpuFeatures& f = cpu_features();
+  return !kScalarSharedMemory && f.avx512f && f.avx512bw && f.avx512vbmi;
 }
 
 // Byte permutations between "payload bytes 0..48" and "line bytes 8..63 minus each word's

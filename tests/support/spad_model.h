@@ -10,16 +10,12 @@
 #include <vector>
 
 #include "pbx/hal/device.h"
-#include "pbx/hal/link_handshake.h"
+#include "pbx/hal/spad_handshake.h"
+#include "support/fake_clock.h"
 
 namespace pbx::hal::test {
 
-class FakeClock final : public Clock {
- public:
-  uint64_t now_ns() noexcept override { return now; }
-  void advance_ms(uint64_t ms) { now += ms * 1'000'000; }
-  uint64_t now = 1'000'000'000;
-};
+using pbx::test::FakeClock;
 
 class SpadFabric {
  public:

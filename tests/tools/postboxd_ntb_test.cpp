@@ -18,12 +18,12 @@
 #include "access.h"
 #include "links.h"
 #include "listener.h"
-#include "pbx/hal/daemon_client.h"
-#include "pbx/hal/detail/postboxd_status.h"
+#include "pbx/hal/postboxd/client.h"
+#include "pbx/hal/postboxd/status_page.h"
 #include "pbx/hal/intel_ntb.h"
-#include "pbx/hal/link_handshake.h"
+#include "pbx/hal/spad_handshake.h"
 #include "server.h"
-#include "support/ntb/fake_clock.h"
+#include "support/fake_clock.h"
 #include "support/ntb/model_fabric.h"
 #include "support/postboxd.h"
 
@@ -69,7 +69,7 @@ TEST(PostboxdOverIntelNtb, AClientMapsTheWindowsTheDaemonHandsOutAndUsesTheLink)
   ASSERT_TRUE(listener->listen(&replaced));
   auto page = hal::postboxd::StatusPage::create(2, 0);
   ASSERT_TRUE(page) << page.error().message();
-  hal::SteadyClock steady;
+  MonotonicClock steady;
   std::vector<std::string> log;  // written by the daemon thread, read after join
   auto log_line = [&log](const std::string& s) { log.push_back(s); };
   auto links = postboxd::LinkKeeper::create(**a, *page, /*handshake=*/false, hal::HandshakeOptions{}, steady, log_line);
@@ -82,7 +82,7 @@ TEST(PostboxdOverIntelNtb, AClientMapsTheWindowsTheDaemonHandsOutAndUsesTheLink)
   std::thread daemon([&] { served = (*server)->run(stop[0]); });
 
   {
-    auto c = hal::DaemonClientDevice::open(sock);
+    auto c = hal::PostboxdClientDevice::open(sock);
     ASSERT_TRUE(c) << c.error().message();
     const hal::DeviceInfo& i = (*c)->info();
     EXPECT_EQ(i.backend, "postboxd/intel-gen4");

@@ -18,7 +18,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "pbx/hal/daemon_client.h"
+#include "pbx/hal/postboxd/client.h"
 #include "pbx/hal/loopback.h"
 #include "support/job_name.h"
 #include "support/postboxd.h"
@@ -52,7 +52,7 @@ TEST(PostboxdTool, ASecondDaemonOnTheSameSocketIsRefusedWhileTheFirstLives) {
   EXPECT_EQ(second.status, 1);
   EXPECT_THAT(second.err, HasSubstr(sock + " is in use by a running postboxd (pid " + std::to_string(first.pid()) + ")"));
   // The first one is unharmed and still serves.
-  auto c = hal::DaemonClientDevice::open(sock);
+  auto c = hal::PostboxdClientDevice::open(sock);
   EXPECT_TRUE(c) << c.error().message();
   EXPECT_EQ(first.stop(SIGTERM), 0);
   // Once it is gone, a new one starts on the same socket.
@@ -72,13 +72,13 @@ TEST(PostboxdTool, AStaleSocketIsReplaced) {
     ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     ::close(s);
   }
-  auto before = hal::DaemonClientDevice::open(sock);
+  auto before = hal::PostboxdClientDevice::open(sock);
   ASSERT_FALSE(before);
   EXPECT_THAT(before.error().message(), HasSubstr("nothing listens on " + sock));
   Daemon d({"-d", j.device(1), "-s", sock, "-g", test::own_group()});
   ASSERT_TRUE(d.ready()) << d.log();
   EXPECT_THAT(d.log(), HasSubstr("replaced the stale socket " + sock));
-  auto c = hal::DaemonClientDevice::open(sock);
+  auto c = hal::PostboxdClientDevice::open(sock);
   ASSERT_TRUE(c) << c.error().message();
   EXPECT_EQ((*c)->info().self, hal::NodeIdx(1));
 }
@@ -132,7 +132,7 @@ std::pair<int, std::string> as_nobody(const std::function<std::string()>& body) 
 }
 
 std::string open_result(const std::string& sock) {
-  auto c = hal::DaemonClientDevice::open(sock);
+  auto c = hal::PostboxdClientDevice::open(sock);
   if (!c) return std::string("refused: ") + errc_name(c.error().code()) + ": " + c.error().message();
   // A member maps the windows from the fds alone: the job's files are root's, mode 0600.
   auto w = (*c)->peer_mw(hal::NodeIdx(1));
@@ -222,7 +222,7 @@ TEST(PostboxdTool, FailuresAreClearErrors) {
 
 TEST(PostboxdTool, ClientErrorsSayWhetherTheDaemonRuns) {
   TempDir dir;
-  auto c = hal::DaemonClientDevice::open(dir.file("none.sock"));
+  auto c = hal::PostboxdClientDevice::open(dir.file("none.sock"));
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().code(), Errc::kNoDevice);
   EXPECT_THAT(c.error().message(), HasSubstr("no postboxd socket at " + dir.file("none.sock")));
@@ -237,7 +237,7 @@ TEST(PostboxdTool, DetachesWhenNotInTheForegroundOnceReady) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("ready:"));
   // It serves at once (the parent exited only after the child was ready), and names its pid.
-  auto c = hal::DaemonClientDevice::open(sock);
+  auto c = hal::PostboxdClientDevice::open(sock);
   ASSERT_TRUE(c) << c.error().message();
   std::ifstream lock(sock + ".lock");
   pid_t pid = 0;

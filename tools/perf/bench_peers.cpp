@@ -191,7 +191,7 @@ Result<std::vector<double>> run_ompi(const Params& p) {
   const std::string peer = ompi_peer_path(), mpirun = mpirun_path();
   if (peer.empty() || mpirun.empty())
     return fail(Errc::kNotSupported,
-                "Open MPI is not installed (tools/setup-deps.sh bench installs openmpi-bin and libopenmpi-dev; "
+                "Open MPI is not installed (scripts/setup-deps.sh bench installs openmpi-bin and libopenmpi-dev; "
                 "rebuild pbx-perf after)");
   const char* test = p.test == Test::kLat ? "lat" : p.test == Test::kBw ? "bw" : "rate";
   char cmd[8192];

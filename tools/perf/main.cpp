@@ -234,7 +234,7 @@ int main_impl(int argc, char** argv) {
                  o.cpu_a, o.cpu_b, o.runs,
                  !o.compare ? "" : ompi ? ", with the raw ping-pong, the ring and Open MPI" : ", with the raw ping-pong and the ring");
     if (o.compare && !ompi)
-      std::fprintf(stderr, "pbx-perf: Open MPI is not installed, so it is left out (tools/setup-deps.sh bench, then rebuild)\n");
+      std::fprintf(stderr, "pbx-perf: Open MPI is not installed, so it is left out (scripts/setup-deps.sh bench, then rebuild)\n");
   }
   for (uint32_t run = 0; run < o.runs; ++run) {
     for (const Key& k : order) {

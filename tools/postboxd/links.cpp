@@ -4,7 +4,7 @@ namespace pbx::postboxd {
 
 Result<std::unique_ptr<LinkKeeper>> LinkKeeper::create(hal::Device& dev, hal::postboxd::StatusPage& page,
                                                        bool handshake, const hal::HandshakeOptions& hs,
-                                                       hal::Clock& clock, Log log) {
+                                                       Clock& clock, Log log) {
   std::unique_ptr<LinkKeeper> k(new LinkKeeper(dev, page, std::move(log)));
   const hal::DeviceInfo& info = dev.info();
   k->published_.resize(info.node_count);
@@ -14,8 +14,8 @@ Result<std::unique_ptr<LinkKeeper>> LinkKeeper::create(hal::Device& dev, hal::po
     k->hs_.resize(info.node_count);
     for (uint16_t n = 0; n < info.node_count; ++n) {
       if (hal::NodeIdx(n) == info.self) continue;
-      if (auto ok = hal::LinkHandshake::check(dev, hal::NodeIdx(n), hs); !ok) return tl::unexpected(ok.error());
-      k->hs_[n] = std::make_unique<hal::LinkHandshake>(dev, hal::NodeIdx(n), hs, clock);
+      if (auto ok = hal::SpadHandshake::check(dev, hal::NodeIdx(n), hs); !ok) return tl::unexpected(ok.error());
+      k->hs_[n] = std::make_unique<hal::SpadHandshake>(dev, hal::NodeIdx(n), hs, clock);
     }
   }
   return k;
@@ -45,7 +45,7 @@ void LinkKeeper::tick() {
       publish(k, ls.up, p.generation + (ls.up != p.up ? 1 : 2));
       continue;
     }
-    hal::LinkHandshake& hs = *hs_[k];
+    hal::SpadHandshake& hs = *hs_[k];
     if (auto ok = hs.step(); !ok) log_(ok.error().message());
     publish(k, hs.up(), hs.generation());
   }

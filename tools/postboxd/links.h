@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "pbx/hal/detail/postboxd_status.h"
+#include "pbx/hal/postboxd/status_page.h"
 #include "pbx/hal/device.h"
-#include "pbx/hal/link_handshake.h"
+#include "pbx/hal/spad_handshake.h"
 
 namespace pbx::postboxd {
 
@@ -18,11 +18,11 @@ using Log = std::function<void(const std::string&)>;
 
 class LinkKeeper {
  public:
-  // With `handshake`, every peer runs a LinkHandshake (checked here: the device needs its
+  // With `handshake`, every peer runs a SpadHandshake (checked here: the device needs its
   // scratchpads); without, the device's link state is published as it is.
   [[nodiscard]] static Result<std::unique_ptr<LinkKeeper>> create(hal::Device& dev, hal::postboxd::StatusPage& page,
                                                                   bool handshake, const hal::HandshakeOptions& hs,
-                                                                  hal::Clock& clock, Log log);
+                                                                  Clock& clock, Log log);
   // Steps every handshake (or reads every link), publishes, logs transitions and errors.
   void tick();
   // Clean shutdown: tells the peers (handshake) and publishes every link down.
@@ -36,7 +36,7 @@ class LinkKeeper {
   hal::Device& dev_;
   hal::postboxd::StatusPage& page_;
   Log log_;
-  std::vector<std::unique_ptr<hal::LinkHandshake>> hs_;  // by node; null for self
+  std::vector<std::unique_ptr<hal::SpadHandshake>> hs_;  // by node; null for self
   std::vector<hal::LinkStatus> published_;
   std::vector<uint32_t> device_generation_;              // without handshake: last seen
 };

@@ -40,9 +40,9 @@
 #include "links.h"
 #include "listener.h"
 #include "options.h"
-#include "pbx/hal/detail/postboxd_status.h"
+#include "pbx/hal/postboxd/status_page.h"
 #include "pbx/hal/factory.h"
-#include "pbx/hal/link_handshake.h"
+#include "pbx/hal/spad_handshake.h"
 #include "server.h"
 
 namespace {
@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
   hal::HandshakeOptions hs;
   hs.epoch = new_epoch();
   hs.timeout_ns = o.handshake_timeout_ms * 1'000'000;
-  hal::SteadyClock clock;
+  MonotonicClock clock;
   auto links = postboxd::LinkKeeper::create(device, *page, handshake, hs, clock, log_line);
   if (!links) return failure("link handshake", links.error());
   auto server = postboxd::Server::create(device, *page, **links, *listener, *group, o.tick_ms, log_line);

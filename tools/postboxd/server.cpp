@@ -9,8 +9,8 @@
 #include <cerrno>
 #include <map>
 
-#include "pbx/hal/detail/seqpacket.h"
-#include "pbx/hal/link_handshake.h"
+#include "pbx/hal/postboxd/seqpacket.h"
+#include "pbx/hal/spad_handshake.h"
 
 namespace pbx::postboxd {
 
@@ -94,10 +94,10 @@ Result<uint64_t> Server::execute(const pd::Request& r) {
       return uint64_t{*v};
     }
     case pd::Op::kPeerSpadWrite: {
-      if (links_.handshake() && r.idx < hal::LinkHandshake::kSpadsUsed)
+      if (links_.handshake() && r.idx < hal::SpadHandshake::kSpadsUsed)
         return fail(Errc::kPermissionDenied,
                     "peer_spad_write: scratchpads 0..%u carry postboxd's link handshake; use %u..%u",
-                    hal::LinkHandshake::kSpadsUsed - 1u, unsigned{hal::LinkHandshake::kSpadsUsed},
+                    hal::SpadHandshake::kSpadsUsed - 1u, unsigned{hal::SpadHandshake::kSpadsUsed},
                     dev_.info().spad_count - 1u);
       auto ok = dev_.peer_spad_write(peer, hal::SpadIdx(r.idx), static_cast<uint32_t>(r.value));
       if (!ok) return tl::unexpected(ok.error());

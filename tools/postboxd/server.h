@@ -11,7 +11,7 @@
 #include "links.h"
 #include "listener.h"
 #include "pbx/base/unique_fd.h"
-#include "pbx/hal/detail/postboxd_protocol.h"
+#include "pbx/hal/postboxd/protocol.h"
 
 namespace pbx::postboxd {
 

@@ -41,9 +41,8 @@ Result<int> check_sysfs(SysApi& sys, const Bdf& bdf) {
   if (driver != detail::kVfioPciDriver) {
     const std::string held = driver.empty() ? std::string("no driver is bound to it") : "driver " + driver + " holds it";
     return dev_fail(driver.empty() ? Errc::kNoDevice : Errc::kBusy, bdf, "readlink " + detail::pci_path(s, "driver"),
-                    strf("not bound to vfio-pci (%s); bind it with `pbx-probe bind %s` or install "
-                         "udev/90-postbox-vfio.rules",
-                         held.c_str(), s.c_str()));
+                    strf("not bound to vfio-pci (%s); bind it with `pbx-probe bind %s` or install %s", held.c_str(),
+                         s.c_str(), detail::kUdevRules));
   }
   return group;
 }

@@ -10,6 +10,10 @@
 
 namespace pbx::vfio::detail {
 
+// The udev rules that bind supported devices to vfio-pci for group postbox, as the fix-it
+// messages name them (relative to the source tree and the installed documentation).
+inline constexpr const char* kUdevRules = "udev/70-postbox-vfio.rules";
+
 // A failed system call: the code comes from errno. `fix` may be empty.
 Error sys_error(int err, const Bdf& bdf, std::string_view call, std::string_view fix);
 // A failure that is not a system call error ("what" says what is wrong, then the fix).

@@ -13,6 +13,7 @@
 namespace pbx::vfio {
 
 using detail::dev_fail;
+using detail::kUdevRules;
 using detail::strf;
 using detail::sys_fail;
 
@@ -65,14 +66,13 @@ Result<VfioGroup> VfioGroup::open(SysApi& sys, const Bdf& bdf, int group, bool a
     const int err = errno;
     std::string fix;
     if (err == EACCES || err == EPERM)
-      fix = "add the user to group postbox (udev/90-postbox-vfio.rules) or run as root";
+      fix = strf("add the user to group postbox (%s) or run as root", kUdevRules);
     else if (err == EBUSY)
       fix = "the group is open in another process (a VFIO group has one owner): stop that process, or "
             "let postboxd own the device";
     else if (err == ENOENT)
-      fix = strf("is the device bound to vfio-pci? bind it with `pbx-probe bind %s` or install "
-                 "udev/90-postbox-vfio.rules",
-                 bdf.str().c_str());
+      fix = strf("is the device bound to vfio-pci? bind it with `pbx-probe bind %s` or install %s", bdf.str().c_str(),
+                 kUdevRules);
     return sys_fail(err, bdf, "open " + opened, fix);
   }
   VfioGroup g(sys, bdf, group, noiommu, SysFd(sys, fd));

@@ -1,5 +1,5 @@
 // open_device(): a DeviceSpec to a backend.
-#include "pbx/hal/daemon_client.h"
+#include "pbx/hal/postboxd/client.h"
 #include "pbx/hal/factory.h"
 #include "pbx/hal/intel_ntb.h"
 #include "pbx/hal/ivshmem.h"
@@ -22,7 +22,7 @@ Result<std::unique_ptr<Device>> open_device(const DeviceSpec& spec, const OpenOp
     case DeviceSpec::Kind::kLoopback:
       return as_device(LoopbackDevice::open(spec.job, NodeIdx(spec.node)));
     case DeviceSpec::Kind::kPostboxd:
-      return as_device(DaemonClientDevice::open(spec.socket.empty() ? postboxd::kDefaultSocket : spec.socket));
+      return as_device(PostboxdClientDevice::open(spec.socket.empty() ? postboxd::kDefaultSocket : spec.socket));
     case DeviceSpec::Kind::kIvshmem:
     case DeviceSpec::Kind::kNtb: break;
   }

@@ -35,10 +35,10 @@ struct PBX_API JobShape {
     return Rank{static_cast<uint16_t>(flat_rank / procs_per_node), static_cast<uint16_t>(flat_rank % procs_per_node)};
   }
   // Checks the shape; the error names the field and its limits.
-  Result<void> validate() const;
+  [[nodiscard]] Result<void> validate() const;
   // Checks that `r` is in this job; the error names the rank and the job's ranks.
-  Result<void> check_rank(Rank r, const char* what) const;
-  Result<Rank> rank_from_flat(uint64_t flat_rank) const;
+  [[nodiscard]] Result<void> check_rank(Rank r, const char* what) const;
+  [[nodiscard]] Result<Rank> rank_from_flat(uint64_t flat_rank) const;
 };
 
 // The postbox protocol's sizes. Every process of a job must use the same values (they are
@@ -71,17 +71,17 @@ struct PBX_API Config {
   uint32_t max_pending_sends = 16;        // 1..1024
 
   // Checks every field; the error names the field, its value and its limits.
-  Result<void> validate() const;
+  [[nodiscard]] Result<void> validate() const;
   uint32_t effective_ack_batch() const noexcept { return ack_batch != 0 ? ack_batch : postbox_slots / 4; }
   uint64_t piece_size() const noexcept { return cts / cts_slices; }
   // Reads PBX_POSTBOX_SLOTS, PBX_POOL_SIZE, PBX_BLOCK_SIZE, PBX_CTS, PBX_CTS_SLICES,
   // PBX_INLINE_MAX, PBX_MAX_MESSAGE, PBX_ACK_BATCH, PBX_TIMEOUT_MS, PBX_MAX_PENDING_SENDS
   // over `base` (sizes accept K, M, G suffixes). A malformed value is an error naming it.
-  static Result<Config> from_env(const Config& base);
-  static Result<Config> from_env();
+  [[nodiscard]] static Result<Config> from_env(const Config& base);
+  [[nodiscard]] static Result<Config> from_env();
 };
 
 // Parses "64", "4K", "1M", "2G" (binary units). The error names `what`.
-PBX_API Result<uint64_t> parse_size(const std::string& text, const char* what);
+[[nodiscard]] PBX_API Result<uint64_t> parse_size(const std::string& text, const char* what);
 
 }  // namespace pbx

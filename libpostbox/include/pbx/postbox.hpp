@@ -107,10 +107,10 @@ class PBX_API Endpoint {
   // process (one process per node, no daemon): the node index and node count come from the
   // device; PBX_NODE and PBX_NODES are optional and must agree with it (ivshmem: PBX_NODES or
   // nodes=N sets the fabric's size, default 2). See pbx/hal/factory.h for the options.
-  static Result<Endpoint> from_env(const Config& cfg = {});
+  [[nodiscard]] static Result<Endpoint> from_env(const Config& cfg = {});
   // Joins a job over a device this process opened (loopback, ivshmem, NTB): `self` is this
   // process's rank in `shape`. Waits until every process of the job is up.
-  static Result<Endpoint> create(std::unique_ptr<hal::Device> device, const JobShape& shape, Rank self,
+  [[nodiscard]] static Result<Endpoint> create(std::unique_ptr<hal::Device> device, const JobShape& shape, Rank self,
                                  const Config& cfg = {});
 
   Endpoint(Endpoint&&) noexcept;
@@ -126,31 +126,31 @@ class PBX_API Endpoint {
   // Sends `msg` to `dst`, waiting (polling) while the postbox or pool is full, up to
   // config().timeout_ms. Messages above the CTS go in pieces; send() returns when the last
   // piece is in the receiver's postbox.
-  Result<void> send(Rank dst, std::span<const std::byte> msg, uint32_t tag = 0) noexcept;
+  [[nodiscard]] Result<void> send(Rank dst, std::span<const std::byte> msg, uint32_t tag = 0) noexcept;
   // Sends if there is room now, else fails with Errc::kWouldBlock and sends nothing.
   // Messages above the CTS cannot be sent in one step: use send() or isend().
-  Result<void> try_send(Rank dst, std::span<const std::byte> msg, uint32_t tag = 0) noexcept;
+  [[nodiscard]] Result<void> try_send(Rank dst, std::span<const std::byte> msg, uint32_t tag = 0) noexcept;
   // Starts a send that completes during later calls (test/wait, or any other call). The
   // buffer must stay valid until it completes. At most config().max_pending_sends at once;
   // sends to one receiver complete in the order they were started.
-  Result<SendHandle> isend(Rank dst, std::span<const std::byte> msg, uint32_t tag = 0) noexcept;
+  [[nodiscard]] Result<SendHandle> isend(Rank dst, std::span<const std::byte> msg, uint32_t tag = 0) noexcept;
   // true once the send completed; an error if it failed.
-  Result<bool> test(SendHandle h) noexcept;
-  Result<void> wait(SendHandle h) noexcept;
+  [[nodiscard]] Result<bool> test(SendHandle h) noexcept;
+  [[nodiscard]] Result<void> wait(SendHandle h) noexcept;
 
   // ---- receiving ----------------------------------------------------------------------
   // Receives the next message from `src` (or anyone) into `buf`, waiting up to timeout_ms.
   // If the message does not fit, fails with Errc::kBufferTooSmall and leaves it pending
   // (probe() tells its size).
-  Result<RecvInfo> recv(std::span<std::byte> buf, Rank src = kAnySource) noexcept;
+  [[nodiscard]] Result<RecvInfo> recv(std::span<std::byte> buf, Rank src = kAnySource) noexcept;
   // Receives if a message is waiting, else Errc::kWouldBlock. Once a message above the CTS
   // has started to arrive it is received whole (its pieces follow promptly).
-  Result<RecvInfo> try_recv(std::span<std::byte> buf, Rank src = kAnySource) noexcept;
+  [[nodiscard]] Result<RecvInfo> try_recv(std::span<std::byte> buf, Rank src = kAnySource) noexcept;
   // Describes the next message without receiving it, or Errc::kWouldBlock.
-  Result<RecvInfo> probe(Rank src = kAnySource) noexcept;
+  [[nodiscard]] Result<RecvInfo> probe(Rank src = kAnySource) noexcept;
   // Borrows the next message in place, without copying it (zero-copy receive).
-  Result<MessageView> try_recv_view(Rank src = kAnySource) noexcept;
-  Result<MessageView> recv_view(Rank src = kAnySource) noexcept;
+  [[nodiscard]] Result<MessageView> try_recv_view(Rank src = kAnySource) noexcept;
+  [[nodiscard]] Result<MessageView> recv_view(Rank src = kAnySource) noexcept;
   // Hands a borrowed message back (also done by ~MessageView).
   void release(MessageView& view) noexcept;
 
@@ -162,7 +162,7 @@ class PBX_API Endpoint {
 
   // Writes final acknowledgements, waits (up to timeout_ms) until this process's messages
   // were acknowledged, and leaves the job. Reports messages left unacknowledged or unreceived.
-  Result<void> close() noexcept;
+  [[nodiscard]] Result<void> close() noexcept;
 
  private:
   friend detail::EndpointImpl& detail::impl_of(Endpoint& ep) noexcept;

@@ -9,7 +9,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "pbx/hal/daemon_client.h"
+#include "pbx/hal/postboxd/client.h"
 #include "endpoint_impl.h"
 #include "pbx/postbox.hpp"
 #include "support/loopback_job.h"
@@ -55,7 +55,7 @@ bool wait_links_up(hal::Device& dev) {
 }
 
 Result<Endpoint> endpoint_via(const std::string& socket, const JobShape& shape, Rank self, const Config& cfg = {}) {
-  auto dev = hal::DaemonClientDevice::open(socket);
+  auto dev = hal::PostboxdClientDevice::open(socket);
   if (!dev) return tl::unexpected(dev.error());
   if (!wait_links_up(**dev)) return fail(Errc::kLinkDown, "links never came up");
   return Endpoint::create(std::move(*dev), shape, self, cfg);
@@ -151,8 +151,8 @@ TEST(Postboxd, ClientProcessesExchangeEverySizeClassAcrossNodesThroughTheDaemons
 
 TEST(Postboxd, ClientsMapTheirWindowsFromTheFilesThePeersDaemonServes) {
   Fabric f({2, 1});
-  auto a = hal::DaemonClientDevice::open(f.socket(0));
-  auto b = hal::DaemonClientDevice::open(f.socket(1));
+  auto a = hal::PostboxdClientDevice::open(f.socket(0));
+  auto b = hal::PostboxdClientDevice::open(f.socket(1));
   ASSERT_TRUE(a) << a.error().message();
   ASSERT_TRUE(b) << b.error().message();
   EXPECT_EQ((*a)->info().self, hal::NodeIdx(0));
@@ -183,7 +183,7 @@ TEST(Postboxd, ClientsMapTheirWindowsFromTheFilesThePeersDaemonServes) {
 
 TEST(Postboxd, LinkStateFollowsTheDeviceThroughTheStatusPage) {
   Fabric f({2, 1});
-  auto a = hal::DaemonClientDevice::open(f.socket(0));
+  auto a = hal::PostboxdClientDevice::open(f.socket(0));
   ASSERT_TRUE(a) << a.error().message();
   ASSERT_TRUE(wait_links_up(**a));
   const uint32_t gen = (*a)->link_status(hal::NodeIdx(1)).generation;
@@ -229,7 +229,7 @@ TEST(Postboxd, TheDaemonsDeathIsReportedToClientsNotAHang) {
 
 TEST(Postboxd, ACleanStopTakesTheLinksDownAndRemovesTheSocket) {
   Fabric f({2, 1});
-  auto a = hal::DaemonClientDevice::open(f.socket(0));
+  auto a = hal::PostboxdClientDevice::open(f.socket(0));
   ASSERT_TRUE(a) << a.error().message();
   ASSERT_TRUE(wait_links_up(**a));
   const uint32_t gen = (*a)->link_status(hal::NodeIdx(1)).generation;
@@ -239,7 +239,7 @@ TEST(Postboxd, ACleanStopTakesTheLinksDownAndRemovesTheSocket) {
   EXPECT_FALSE(ls.up);
   EXPECT_EQ(ls.generation, gen + 1) << "one transition: the daemon published it before leaving";
   EXPECT_NE(::access(f.socket(0).c_str(), F_OK), 0) << "socket removed";
-  auto again = hal::DaemonClientDevice::open(f.socket(0));
+  auto again = hal::PostboxdClientDevice::open(f.socket(0));
   ASSERT_FALSE(again);
   EXPECT_THAT(again.error().message(), HasSubstr("no postboxd socket at"));
 }

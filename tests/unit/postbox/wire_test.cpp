@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "inline_codec.h"
+#include "pbx/base/cpu_features.h"
 #include "wire.h"
 
 namespace pbx::wire {
@@ -89,8 +90,7 @@ TEST(Wire, VectorAndScalarInlineCodecsAgree) {
 // The AVX2 line store (two 32-byte stores, words built in registers) writes exactly the line
 // the scalar codec builds, and reads only the message's bytes (exact-size heap buffers).
 TEST(Wire, Avx2LineStoreWritesTheScalarCodecsLine) {
-  __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx2")) GTEST_SKIP() << "this CPU has no AVX2";
+  if (!cpu_features().avx2) GTEST_SKIP() << "this CPU has no AVX2";
   for (size_t n = 0; n <= kInlineCapacity; ++n) {
     std::vector<unsigned char> src(n);
     for (size_t i = 0; i < n; ++i) src[i] = static_cast<unsigned char>(i * 29 + n + 3);

@@ -9,7 +9,7 @@
 
 #include "pbx/ntb/intel/intel_ntb.h"
 #include "pbx/ntb/intel/link_bringup.h"
-#include "support/ntb/fake_clock.h"
+#include "support/fake_clock.h"
 #include "support/ntb/intel_model.h"
 
 namespace pbx::test {

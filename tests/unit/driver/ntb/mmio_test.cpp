@@ -1,4 +1,4 @@
-// Typed register windows (pbx/base/mmio.h, used by every driver) over plain memory and over
+// Typed register windows (pbx/mmio/mmio.h, used by every driver) over plain memory and over
 // a model; LNKSTS decoding.
 #include "pbx/ntb/mmio.h"
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/vfio.h>
 
+#include <filesystem>
 #include <functional>
 
 #include <gmock/gmock.h>
@@ -163,9 +164,23 @@ TEST(VfioDeviceOpen, NoIommuGroupSaysHowToEnableTheIommu) {
 TEST(VfioDeviceOpen, DeviceHeldByAnotherDriverNamesItAndHowToBind) {
   expect_failure({[](FakeVfio& f, MockSysApi&) { f.driver = "ivshmem"; },
                   Errc::kBusy,
-                  {"not bound to vfio-pci", "driver ivshmem holds it", "pbx-probe bind 0000:00:04.0",
-                   "udev/90-postbox-vfio.rules"},
+                  {"not bound to vfio-pci", "driver ivshmem holds it", "pbx-probe bind 0000:00:04.0", "install udev/"},
                   {}});
+}
+
+// The udev rules a fix-it message names are the file the project ships.
+TEST(VfioDeviceOpen, TheUdevRulesTheMessagesNameExistInTheSourceTree) {
+  FakeVfio fake;
+  fake.driver = "ivshmem";
+  auto dev = VfioDevice::open(kBdf, {.sys = &fake});
+  ASSERT_FALSE(dev);
+  const std::string& msg = dev.error().message();
+  const size_t at = msg.find("udev/");
+  ASSERT_NE(at, std::string::npos) << msg;
+  const size_t end = msg.find_first_of(" ;),", at);
+  const std::string rules = msg.substr(at, end == std::string::npos ? std::string::npos : end - at);
+  EXPECT_TRUE(std::filesystem::is_regular_file(std::filesystem::path(PBX_SOURCE_DIR) / rules))
+      << "the message names " << rules << ", which is not a file of " << PBX_SOURCE_DIR;
 }
 
 TEST(VfioDeviceOpen, UnboundDeviceSaysSoAndHowToBind) {

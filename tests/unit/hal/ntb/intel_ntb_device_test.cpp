@@ -7,7 +7,7 @@
 #include "pbx/hal/detail/intel_ntb_handshake.h"
 #include "pbx/hal/intel_ntb.h"
 #include "support/mapped_export.h"
-#include "support/ntb/fake_clock.h"
+#include "support/fake_clock.h"
 #include "support/ntb/model_fabric.h"
 
 namespace pbx::hal {

@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "pbx/base/mmio.h"
+#include "pbx/mmio/mmio.h"
 
 namespace pbx::ivshmem {
 

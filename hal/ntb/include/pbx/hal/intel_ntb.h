@@ -37,7 +37,7 @@
 
 #include "pbx/hal/detail/local_memory.h"
 #include "pbx/hal/device.h"
-#include "pbx/ntb/clock.h"
+#include "pbx/base/clock.h"
 #include "pbx/ntb/intel/intel_ntb.h"
 #include "pbx/ntb/intel/link_bringup.h"
 #include "pbx/vfio/bdf.h"
@@ -86,7 +86,7 @@ struct IntelNtbOptions {
   bool write_combining = true;                 // map BAR2 write-combining where possible
   PagePolicy pages = PagePolicy::kHugeIfAvailable;  // inbound memory
   uint64_t link_timeout_ns = 30'000'000'000;   // per bring-up attempt; then a diagnostic and a new attempt
-  const ntb::Clock* clock = nullptr;           // nullptr: CLOCK_MONOTONIC
+  const Clock* clock = nullptr;           // nullptr: CLOCK_MONOTONIC
   vfio::Options vfio;                          // unit tests: a fake SysApi
 
   [[nodiscard]] Result<void> validate() const;
@@ -139,8 +139,8 @@ class IntelNtbDevice final : public Device {
 
   std::unique_ptr<IntelNtbPort> port_;
   IntelNtbOptions opts_;
-  ntb::MonotonicClock default_clock_;
-  const ntb::Clock* clock_;
+  MonotonicClock default_clock_;
+  const Clock* clock_;
   std::optional<ntb::intel::IntelNtb> ntb_;
   std::optional<ntb::intel::LinkBringUp> bringup_;
   DeviceInfo info_;

@@ -1,7 +1,7 @@
-// The typed register windows of pbx/base/mmio.h, under the names the NTB drivers use.
+// The typed register windows of pbx/mmio/mmio.h, under the names the NTB drivers use.
 #pragma once
 
-#include "pbx/base/mmio.h"
+#include "pbx/mmio/mmio.h"
 
 namespace pbx::ntb {
 using mmio::Access;

@@ -14,8 +14,8 @@
 //   ntb->peer_spad_write(1, x);
 //   ntb->peer_db_set(1u << 0);
 //
-// Facts (registers, bits, sequences) come from linux drivers/ntb/hw/intel and DPDK
-// drivers/raw/ntb, summarised with sources in /work/shared/reference/ntb-anchors.md §3.1/§3.2.
+// Facts (registers, bits, sequences) come from Linux drivers/ntb/hw/intel (ntb_hw_gen3.c,
+// ntb_hw_gen4.c) and DPDK drivers/raw/ntb (ntb_hw_intel.c).
 //
 // Errors name the device, the register (with its BAR0 or config offset) and what to do.
 // Threading: one thread at a time (the node manager's control thread).

@@ -18,7 +18,7 @@
 #include <optional>
 
 #include "pbx/base/error.h"
-#include "pbx/ntb/clock.h"
+#include "pbx/base/clock.h"
 #include "pbx/ntb/intel/intel_ntb.h"
 
 namespace pbx::ntb::intel {

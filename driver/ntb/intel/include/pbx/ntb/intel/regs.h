@@ -1,6 +1,6 @@
 // Register files of the Intel Xeon NTB (BAR0 MMIO) and the config-space registers the driver
-// reads. Offsets and bits from linux drivers/ntb/hw/intel/ntb_hw_{intel,gen3,gen4}.h and DPDK
-// drivers/raw/ntb/ntb_hw_intel.h; see /work/shared/reference/ntb-anchors.md §3.1, §3.2.
+// reads. Offsets and bits from Linux drivers/ntb/hw/intel/ntb_hw_{intel,gen3,gen4}.h and DPDK
+// drivers/raw/ntb/ntb_hw_intel.h.
 //
 // Names follow Intel's (and Linux's) register names so that a reader can grep the sources.
 // "IM" = internal (this host's) side, "EM" = external (link) side. Memory window n (0, 1) is
