@@ -25,6 +25,7 @@ const char* errc_name(Errc c) noexcept {
     case Errc::kBusy: return "busy";
     case Errc::kIoError: return "io_error";
     case Errc::kCancelled: return "cancelled";
+    case Errc::kDataCorrupt: return "data_corrupt";
   }
   return "unknown";
 }

@@ -16,6 +16,8 @@ Result<uint64_t> Device::db_wait(NodeIdx peer, uint64_t timeout_ns) {
   }
 }
 
+ProcessState Device::process_state(NodeIdx /*node*/, uint64_t /*pid*/) noexcept { return ProcessState::kUnknown; }
+
 Result<std::vector<NodeWindowsExport>> Device::export_windows() {
   const DeviceInfo& i = info();
   return fail(Errc::kNotSupported,

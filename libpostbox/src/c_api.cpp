@@ -35,6 +35,7 @@ int code_of(pbx::Errc c) {
     case Errc::kBusy: return PBX_EBUSY;
     case Errc::kIoError: return PBX_EIO;
     case Errc::kCancelled: return PBX_ECANCELED;
+    case Errc::kDataCorrupt: return PBX_ECORRUPT;
   }
   return PBX_EIO;
 }

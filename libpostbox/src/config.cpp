@@ -55,6 +55,9 @@ Result<void> Config::validate() const {
   if (ack_batch > postbox_slots / 2) return bad("ack_batch", ack_batch, "use 0 (postbox_slots / 4) or 1..postbox_slots / 2");
   if (timeout_ms < 1 || timeout_ms > 86'400'000u) return bad("timeout_ms", timeout_ms, "use 1..86400000 (one day)");
   if (max_pending_sends < 1 || max_pending_sends > 1024) return bad("max_pending_sends", max_pending_sends, "use 1..1024");
+  if (peer_timeout_ms < 20 || peer_timeout_ms > 86'400'000u)
+    return bad("peer_timeout_ms", peer_timeout_ms, "use 20..86400000 (a dead peer is named within about this long)");
+  if (hold_limit > (64ull << 30)) return bad("hold_limit", hold_limit, "use 0..64 GiB");
   return {};
 }
 
@@ -101,6 +104,8 @@ Result<Config> Config::from_env(const Config& base) {
       {"PBX_TIMEOUT_MS", 1u << 30, [](Config& x, uint64_t v) { x.timeout_ms = static_cast<uint32_t>(v); }},
       {"PBX_MAX_PENDING_SENDS", 1u << 20,
        [](Config& x, uint64_t v) { x.max_pending_sends = static_cast<uint32_t>(v); }},
+      {"PBX_PEER_TIMEOUT_MS", 1u << 30, [](Config& x, uint64_t v) { x.peer_timeout_ms = static_cast<uint32_t>(v); }},
+      {"PBX_HOLD_LIMIT", ~0ull, [](Config& x, uint64_t v) { x.hold_limit = v; }},
   };
   for (const Field& f : fields) {
     const char* s = std::getenv(f.env);
@@ -109,6 +114,14 @@ Result<Config> Config::from_env(const Config& base) {
     if (!v) return tl::unexpected(v.error());
     if (*v > f.max) return fail(Errc::kInvalidArgument, "%s = %s is far out of range", f.env, s);
     f.set(c, *v);
+  }
+  if (const char* s = std::getenv("PBX_CHECKSUM"); s != nullptr && *s != '\0') {
+    const std::string v = s;
+    if (v == "1" || v == "on" || v == "crc32c") c.checksum = true;
+    else if (v == "0" || v == "off" || v == "none") c.checksum = false;
+    else
+      return fail(Errc::kInvalidArgument, "PBX_CHECKSUM = '%s' is invalid: use crc32c (or on, 1) or none (or off, 0)",
+                  s);
   }
   if (auto ok = c.validate(); !ok) return tl::unexpected(ok.error());
   return c;

@@ -28,6 +28,8 @@ MessageView& MessageView::operator=(MessageView&& o) noexcept {
   tag_ = o.tag_;
   channel_ = o.channel_;
   seq_ = o.seq_;
+  sender_ = o.sender_;
+  held_ = std::exchange(o.held_, nullptr);
   if (o.ptr_ == o.inline_) {  // an inline message lives inside the view: move the bytes
     std::memcpy(inline_, o.inline_, sizeof inline_);
     ptr_ = inline_;
@@ -162,6 +164,10 @@ Result<SendHandle> Endpoint::isend(Rank dst, std::span<const std::byte> msg, uin
 }
 Result<bool> Endpoint::test(SendHandle h) noexcept { return impl_->test(h); }
 Result<void> Endpoint::wait(SendHandle h) noexcept { return impl_->wait(h); }
+std::optional<LostMessages> Endpoint::take_lost() noexcept { return impl_->take_lost(); }
+uint64_t Endpoint::messages_sent(Rank dst) const noexcept {
+  return impl_->shape().contains(dst) ? impl_->messages_sent(dst) : 0;
+}
 
 Result<RecvInfo> Endpoint::recv(std::span<std::byte> buf, Rank src) noexcept { return impl_->recv(buf, src, true); }
 Result<RecvInfo> Endpoint::try_recv(std::span<std::byte> buf, Rank src) noexcept {

@@ -1,13 +1,23 @@
-// The endpoint's state and the protocol: sender side (tx.cpp), receiver side (rx.cpp),
-// joining, links and leaving (lifecycle.cpp).
+// The endpoint's state and the protocol: sender side (tx.cpp), receiver side (rx.cpp: polling
+// and delivering; rx_held.cpp: messages held in local memory), epochs (epoch.cpp: the start of
+// a channel, link resyncs, restarted peers), peers' liveness (peers.cpp), joining and leaving
+// (lifecycle.cpp).
 //
 // Every per-peer structure is allocated once, when the endpoint is created; the data path
 // (send, receive, acknowledge, reclaim) only touches preallocated memory. What lives in other
-// nodes' memory (segments, ack segments) is created there on first use (c31-c35).
+// nodes' memory (segments, ack segments) is created there on first use (c31-c35). Heap memory
+// is used on cold paths only: a large message whose receive must pause (its sender stalls, or
+// a non-blocking call returns), and messages drained out of the postboxes while this process is
+// blocked in a send.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "layout.h"
@@ -23,13 +33,16 @@ enum class ChannelState : uint8_t {
   kOk,
   kLinkDown,   // the link to the peer's node is down
   kResyncing,  // the link came back: waiting for the receiver to adopt the new epoch
+  kGone,       // the peer left or died (until it is restarted)
   kCorrupt,    // the peer wrote something malformed; the channel is closed
 };
 
-// Pool blocks held by one in-flight indicator (none for inline messages).
+// Per postbox slot of a sender: the pool blocks the indicator holds (none for inline messages)
+// and whether it ends a message (a message in pieces ends with its last piece).
 struct SlotShadow {
   uint32_t first_block = 0;
   uint32_t blocks = 0;
+  bool ends_message = false;
 };
 
 // This process's data segment on one node (c1, c14): its postboxes and its buffer pool.
@@ -54,14 +67,40 @@ struct TxChannel {
   TxSegment* seg = nullptr;
   uint32_t blocks_held = 0;     // c18, c19: blocks of the pool this receiver holds
   ChannelState state = ChannelState::kOk;
+  bool ack_follows_us = false;  // ack word 2 names our incarnation: its counts are ours
+  uint16_t epoch = 0;           // the epoch of our postbox header (1.. per incarnation)
   Rank dst{};
-  uint64_t epoch = 0;           // postbox epoch: bumped at each link resync
-  uint64_t resync_start = 0;    // first sequence number of the current epoch
-  uint64_t lost_unreported = 0; // lost in a link outage; reported by the next send
+  uint64_t target = 0;          // the receiver incarnation the epoch is for
+  uint64_t resync_start = 0;    // first sequence number of the current epoch after a resync
+  uint64_t messages = 0;        // messages completed on this channel: loss reports number them
+  uint64_t unreported = 0;      // lost messages the next send reports as its error
   uint64_t next_ticket = 0;     // isend order on this channel
   uint64_t serving_ticket = 0;
   hal::InboundWindow presence;  // the receiver's presence line (local memory)
   IntrusiveList<TxChannel>::Hook hook;  // c27: place in the receiver list
+};
+
+// A message held in this process's memory, in the order of its channel: delivered before
+// anything still in that channel's postbox.
+struct HeldMessage {
+  std::unique_ptr<HeldMessage> next;
+  uint32_t tag = 0;
+  uint64_t size = 0;
+  std::unique_ptr<std::byte[]> data;
+};
+
+// A message above the CTS whose pieces are arriving (c22-c26, receiving side). Its bytes go
+// into the buffer of the receive call that found it while that call lasts, else into heap
+// memory of its own ("parked"), so that a stalled sender never holds up the receiver.
+struct PartialMessage {
+  bool active = false;
+  bool corrupt = false;         // a piece failed its checksum: reported when the last one comes
+  uint32_t tag = 0;
+  uint64_t total = 0;
+  uint64_t received = 0;        // bytes so far (pieces arrive in order)
+  uint64_t first_seq = 0;       // sequence number of its first piece
+  std::byte* dst = nullptr;     // the caller's buffer, or heap.get()
+  std::unique_ptr<std::byte[]> heap;
 };
 
 // One sender -> this process.
@@ -69,35 +108,42 @@ struct RxChannel {
   uint64_t expected = 0;        // sequence number of the next indicator to deliver
   uint64_t released = 0;        // contiguous released prefix (the sender may reuse it)
   uint64_t acked = 0;           // `released` as last written to the ack block
-  uint64_t epoch = 0;           // postbox epoch adopted
   hal::InboundWindow slots;     // our postbox slots in the sender's segment (local)
   hal::InboundWindow postbox_header;
   hal::InboundWindow pool;      // the sender's buffer pool (local)
   hal::InboundWindow seg_header;
   hal::OutboundWindow ack;      // our ack block on the sender's node (remote, one line)
   uint64_t* release_bits = nullptr;  // postbox_slots bits: out-of-order releases (views)
-  ChannelState state = ChannelState::kOk;
-  bool active = false;          // the sender's segment exists and was checked
+  uint64_t sender = 0;          // the sender incarnation whose segment we follow (0: none yet)
+  uint64_t delivered_at_epoch = 0;  // the boundary of the last adoption (ack word 1)
+  uint16_t epoch = 0;           // the epoch adopted (0: none: the slots are not read)
+  ChannelState state = ChannelState::kOk;  // kOk or kCorrupt
+  bool active = false;          // an epoch was adopted: the channel is polled
+  bool ack_follows = false;     // ack word 2 holds `sender`
   bool ack_now = false;         // the sender asked for an immediate acknowledgement
   Rank src{};
   uint32_t views_out = 0;
   uint32_t out_of_order = 0;    // bits set in release_bits
-  // After a link resync: once `expected` reaches skip_from, it jumps to skip_to (the
-  // messages in between never landed; the sender was told they were lost).
-  uint64_t skip_from = UINT64_MAX, skip_to = 0;
-  uint64_t delivered_at_epoch = 0;  // reported with the epoch
+  bool listed = false;          // in active_ (once followed, for good)
+  bool slow_counted = false;    // counted in rx_slow_ (held messages or a partial one)
+  PartialMessage partial;
+  std::unique_ptr<HeldMessage> held;  // oldest first
+  HeldMessage* held_tail = nullptr;
 };
 
-// A decoded, bounds-checked indicator.
-struct Indicator {
-  wire::Kind kind = wire::Kind::kInline;
-  uint8_t flags = 0;
-  uint32_t tag = 0;
-  uint64_t len = 0;        // bytes in this indicator (inline, pool message, or piece)
-  uint64_t pool_off = 0;   // byte offset in the sender's pool (pool, piece)
-  uint64_t msg_off = 0;    // piece: offset of the piece in the message
-  uint64_t total = 0;      // message length (== len unless a piece)
-  uint64_t words[8] = {};
+// Out-of-order release bits of an RxChannel, one per postbox slot (index = seq & mask).
+inline bool bit_test(const uint64_t* bits, uint64_t idx) { return ((bits[idx / 64] >> (idx % 64)) & 1) != 0; }
+inline void bit_set(uint64_t* bits, uint64_t idx) { bits[idx / 64] |= uint64_t{1} << (idx % 64); }
+inline void bit_clear(uint64_t* bits, uint64_t idx) { bits[idx / 64] &= ~(uint64_t{1} << (idx % 64)); }
+
+// What this process knows of another process of the job (peers.cpp).
+struct PeerState {
+  uint64_t incarnation = 0;     // as last read from its presence line (0: not seen)
+  uint64_t pid = 0;
+  uint64_t heartbeat = 0;
+  uint64_t heartbeat_seen_ns = 0;  // when `heartbeat` last changed
+  bool gone = false;            // left (closed) or died; until a new incarnation comes up
+  bool died = false;
 };
 
 enum class Peek : uint8_t { kNone, kReady, kBad };
@@ -124,6 +170,20 @@ struct SendRequest {
   std::string error_message;
 };
 
+// What a receive call wants from the next message of a channel (rx.cpp, rx_held.cpp).
+enum class Want : uint8_t {
+  kCopy,   // into the caller's buffer (recv, try_recv)
+  kView,   // borrowed in place or from held memory (recv_view)
+  kProbe,  // its description only (probe)
+  kDrain,  // into held memory, so that its sender can go on (inside blocking calls)
+};
+enum class Took : uint8_t {
+  kNothing,    // nothing (more) from this channel now
+  kDelivered,  // info (and the buffer or view) filled
+  kPending,    // a message in pieces is arriving: more will come
+  kError,      // an error for this message only (err filled)
+};
+
 class EndpointImpl {
  public:
   static Result<std::unique_ptr<EndpointImpl>> create(std::unique_ptr<hal::Device> dev, const JobShape& shape,
@@ -137,6 +197,7 @@ class EndpointImpl {
   const Config& config() const noexcept { return layout_.config(); }
   const Stats& stats() const noexcept { return stats_; }
   const Layout& layout() const noexcept { return layout_; }
+  uint64_t incarnation() const noexcept { return incarnation_; }
 
   // Sending (tx.cpp).
   Result<void> send(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept;
@@ -144,6 +205,8 @@ class EndpointImpl {
   Result<SendHandle> isend(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept;
   Result<bool> test(SendHandle h) noexcept;
   Result<void> wait(SendHandle h) noexcept;
+  std::optional<LostMessages> take_lost() noexcept;
+  uint64_t messages_sent(Rank dst) const noexcept { return tx_[shape().flat(dst)].messages; }
 
   // Receiving (rx.cpp).
   Result<RecvInfo> recv(std::span<std::byte> buf, Rank src, bool blocking) noexcept;
@@ -178,6 +241,7 @@ class EndpointImpl {
   Result<void> tx_admit(TxChannel& ch) noexcept;
   Result<void> tx_one(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag) noexcept;
   Result<bool> tx_large_step(SendRequest& r) noexcept;
+  uint64_t write_payload(TxSegment& seg, uint64_t pool_rel, const std::byte* data, uint64_t n) noexcept;
   void publish(TxChannel& ch, const uint64_t (&w)[8], hal::StoreKind kind) noexcept;
   Result<void> ensure_segment(TxSegment& seg) noexcept;
   bool refresh_acks(TxChannel& ch) noexcept;
@@ -190,38 +254,79 @@ class EndpointImpl {
   int progress_requests() noexcept;
   SendRequest* find_request(SendHandle h) noexcept;
   Result<SendRequest*> start_request(TxChannel& ch, std::span<const std::byte> msg, uint32_t tag) noexcept;
+  // Messages that end in slots [from, to) of `ch` (loss accounting).
+  uint64_t message_ends(const TxChannel& ch, uint64_t from, uint64_t to) const noexcept;
+  void report_lost(TxChannel& ch, uint64_t count, Errc reason) noexcept;
 
   // ---- rx.cpp ----
   Fast recv_inline_fast(RxChannel& ch, std::span<std::byte> buf, RecvInfo& info) noexcept;
-  Fast poll_fast(Rank src, std::span<std::byte> buf, RecvInfo& info, RxChannel*& ch) noexcept;
+  Fast poll_fast(Rank src, std::span<std::byte> buf, RecvInfo& info) noexcept;
   Result<RecvInfo> recv_wait(std::span<std::byte> buf, Rank src, bool blocking) noexcept;
   RxChannel& rx_channel(Rank src) noexcept { return rx_[size_t{src.node} * ppn_ + src.local]; }
-  bool try_activate(RxChannel& ch) noexcept;
-  Peek peek(RxChannel& ch, Indicator& ind) noexcept;
-  Peek find_ready(Rank src, RxChannel*& out, Indicator& ind) noexcept;
-  Result<RecvInfo> deliver(RxChannel& ch, const Indicator& ind, std::span<std::byte> buf) noexcept;
-  Result<RecvInfo> receive_pieces(RxChannel& ch, Indicator ind, std::span<std::byte> buf) noexcept;
+  Peek peek(RxChannel& ch, wire::Indicator& ind) noexcept;
+  // The next message of `ch` for `want` (rx_held.cpp has the held and partial parts).
+  Took take(RxChannel& ch, Want want, std::span<std::byte> buf, RecvInfo& info, MessageView* view, Error& err) noexcept;
+  // The next message from `src`, or from any channel in round-robin order.
+  Took take_from(Rank src, Want want, std::span<std::byte> buf, RecvInfo& info, MessageView* view, Error& err,
+                 RxChannel** from) noexcept;
+  Took take_indicator(RxChannel& ch, const wire::Indicator& ind, Want want, std::span<std::byte> buf,
+                      RecvInfo& info, MessageView* view, Error& err) noexcept;
   void consume(RxChannel& ch, uint8_t flags) noexcept;
-  void advance_expected(RxChannel& ch) noexcept {
-    if (++ch.expected == ch.skip_from) [[unlikely]] {
-      ch.expected = ch.skip_to;
-      ch.skip_from = UINT64_MAX;
-    }
-  }
   void release_seq(RxChannel& ch, uint64_t seq) noexcept;
   void write_ack(RxChannel& ch) noexcept;
   void write_idle_acks() noexcept;
-  void on_bad_indicator(RxChannel& ch, const char* what, uint64_t value, uint64_t limit) noexcept;
-  void scan_segments() noexcept;
-  void check_epoch(RxChannel& ch) noexcept;
-  void write_resync_ack(RxChannel& ch) noexcept;
-  Result<RecvInfo> take_pending_error() noexcept;
+  void on_bad_indicator(RxChannel& ch, const wire::Refusal& why) noexcept;
+  bool copy_checked(const RxChannel& ch, const wire::Indicator& ind, std::byte* dst) noexcept;
+  bool sender_restarted(const RxChannel& ch) const noexcept {
+    return ch.seg_header.load64(wire::seg::kIncarnation) != ch.sender;
+  }
   void idle_poll() noexcept;
+  bool others_waiting(const RxChannel* except) const noexcept;
+  void push_error(Error e) noexcept;
+  Result<RecvInfo> take_pending_error() noexcept;
+  Result<RecvInfo> peer_gone_error(Rank src, const char* op) noexcept;
+
+  // ---- rx_held.cpp ----
+  void hold(RxChannel& ch, std::unique_ptr<HeldMessage> m) noexcept;
+  std::unique_ptr<HeldMessage> unhold(RxChannel& ch) noexcept;
+  Took take_held(RxChannel& ch, Want want, std::span<std::byte> buf, RecvInfo& info, MessageView* view,
+                 Error& err) noexcept;
+  Took start_partial(RxChannel& ch, const wire::Indicator& ind, Want want, std::span<std::byte> buf, RecvInfo& info,
+                     MessageView* view, Error& err) noexcept;
+  Took pull_pieces(RxChannel& ch, Want want, std::span<std::byte> buf, RecvInfo& info, MessageView* view,
+                   Error& err) noexcept;
+  bool park(RxChannel& ch) noexcept;
+  void park_partials_in(std::span<std::byte> buf) noexcept;
+  void drop_partial(RxChannel& ch, const char* why) noexcept;
+  // Keeps rx_slow_ (channels the receive fast path must leave to take()) in step with `ch`.
+  void refresh_slow(RxChannel& ch) noexcept;
+  // Copies whatever has arrived out of the postboxes into held memory (up to hold_limit), so
+  // that senders blocked on this process can go on. Returns whether it took anything.
+  bool drain_incoming() noexcept;
+
+  // ---- epoch.cpp ----
+  void scan_channels() noexcept;
+  void follow_segment(RxChannel& ch) noexcept;
+  void check_epoch(RxChannel& ch) noexcept;
+  void adopt_epoch(RxChannel& ch, const wire::PostboxHeader& h) noexcept;
+  void write_adoption_ack(RxChannel& ch, uint64_t delivered) noexcept;
+  void start_epoch(TxChannel& ch, uint64_t target) noexcept;
+  void reset_rx_channel(RxChannel& ch) noexcept;
+
+  // ---- peers.cpp ----
+  void check_peers(uint64_t now) noexcept;
+  void maybe_check_peers() noexcept;
+  void on_peer_gone(uint32_t flat, bool died) noexcept;
+  void on_peer_restart(uint32_t flat, const wire::Presence& p) noexcept;
+  wire::Presence read_presence(Rank r) const noexcept;
+  bool peer_gone(Rank r) const noexcept { return peers_[shape().flat(r)].gone; }
+  void fail_requests(TxChannel& t, const Error& e) noexcept;
+  void start_beacon();
+  void stop_beacon() noexcept;
 
   // ---- lifecycle.cpp ----
   Result<void> join() noexcept;
   void write_presence(uint16_t node, uint64_t state) noexcept;
-  uint64_t presence_state(Rank r) const noexcept;
   void check_links() noexcept;
   void on_link_down(uint16_t node) noexcept;
   void on_link_up(uint16_t node) noexcept;
@@ -234,11 +339,14 @@ class EndpointImpl {
   static constexpr bool wait_check_due(uint32_t spin) noexcept { return (spin & 1023) == 1023; }
   // Error for a blocking call that waits on `peer` (or on anyone when peer is kAnySource).
   Result<void> wait_check(uint64_t deadline, Rank peer, const char* op, const char* waiting_for) noexcept;
+  uint64_t deadline_from_now() const noexcept { return now_ns() + uint64_t{config().timeout_ms} * 1'000'000; }
 
   // Hot copies of layout values.
   uint16_t nodes_ = 0, ppn_ = 0;
   uint32_t slots_mask_ = 0, half_slots_ = 0, inline_max_ = 0, ack_batch_ = 0;
   unsigned slots_log2_ = 0;
+  bool checksum_ = false;
+  wire::IndicatorLimits limits_;
 
   std::unique_ptr<hal::Device> dev_;
   Layout layout_;
@@ -250,9 +358,10 @@ class EndpointImpl {
   std::vector<TxSegment> segs_;           // per node
   std::vector<TxChannel> tx_;             // per flat rank
   std::vector<RxChannel> rx_;             // per flat rank
+  std::vector<PeerState> peers_;          // per flat rank
   std::vector<SlotShadow> shadows_;       // tx_.size() x postbox_slots
   std::vector<uint64_t> release_bits_;    // rx_.size() x postbox_slots / 64
-  std::vector<RxChannel*> active_;        // rx channels whose segment exists (capacity reserved)
+  std::vector<RxChannel*> active_;        // rx channels with an adopted epoch (capacity reserved)
   std::vector<uint8_t> ack_segment_created_;  // per node
   std::vector<uint32_t> link_generation_;     // per node, as last seen
   std::vector<SendRequest> requests_;
@@ -262,11 +371,39 @@ class EndpointImpl {
   uint32_t resyncing_ = 0;      // tx channels waiting for a receiver to adopt a new epoch
   uint32_t rr_cursor_ = 0;      // round-robin start in active_
   uint32_t idle_polls_ = 0;
+  uint32_t rx_slow_ = 0;        // channels with held messages or a partial one: no fast path
+  RxChannel* partial_in_buf_ = nullptr;  // whose message in pieces fills the current call's buffer
+  uint64_t held_bytes_ = 0;     // bytes of held messages and parked partials
   uint64_t ops_ = 0;
+  uint64_t next_peer_check_ns_ = 0;
+  uint64_t peer_check_period_ns_ = 0;
   bool closed_ = false;
+  bool hold_unlimited_ = false; // adopting an epoch: every landed message is taken in
+  uint32_t peer_polls_ = 0;
   Stats stats_;
   // Errors found while polling (a malformed indicator), reported by the next receive call.
   std::vector<Error> pending_errors_;
+  std::deque<LostMessages> lost_;
+  // Heartbeats (backends that cannot tell a process's death otherwise): a thread that only
+  // bumps this process's presence lines.
+  std::thread beacon_;
+  std::mutex beacon_mu_;
+  std::condition_variable beacon_cv_;
+  bool beacon_stop_ = false;            // guarded by beacon_mu_
+  std::vector<hal::OutboundWindow> beacon_lines_;  // our presence line in every node (no recorder)
 };
+
+// Marks the next indicator of `ch` as taken, and acknowledges in batches (c32); in the header
+// because the hot receive path and the cold ones (rx_held.cpp) share it.
+[[gnu::always_inline]] inline void EndpointImpl::consume(RxChannel& ch, uint8_t flags) noexcept {
+  const uint64_t seq = ch.expected++;
+  if ((flags & wire::flag::kAckNow) != 0) ch.ack_now = true;
+  if (seq != ch.released || ch.out_of_order != 0) [[unlikely]] {
+    release_seq(ch, seq);
+    return;
+  }
+  ++ch.released;  // in order, nothing borrowed: the common case
+  if (ch.ack_now || ch.released - ch.acked >= ack_batch_) write_ack(ch);
+}
 
 }  // namespace pbx::detail

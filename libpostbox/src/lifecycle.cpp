@@ -79,6 +79,9 @@ Result<std::unique_ptr<EndpointImpl>> EndpointImpl::create(std::unique_ptr<hal::
   ep->slots_log2_ = layout->slots_log2();
   ep->inline_max_ = cfg.inline_max;
   ep->ack_batch_ = cfg.effective_ack_batch();
+  ep->checksum_ = cfg.checksum;
+  ep->limits_ = wire::IndicatorLimits{cfg.inline_max, cfg.pool_size, cfg.cts, cfg.piece_size(), cfg.max_message};
+  ep->peer_check_period_ns_ = uint64_t{cfg.effective_peer_timeout_ms()} * 1'000'000 / 8;
   if (::getrandom(&ep->incarnation_, sizeof ep->incarnation_, 0) != sizeof ep->incarnation_)
     ep->incarnation_ = cycles() ^ (static_cast<uint64_t>(::getpid()) << 32);
 
@@ -93,6 +96,7 @@ Result<std::unique_ptr<EndpointImpl>> EndpointImpl::create(std::unique_ptr<hal::
     ep->out_.push_back(*out);
     ep->in_.push_back(*in);
     ep->link_generation_.push_back(ep->dev_->link_status(NodeIdx(k)).generation);
+    ep->beacon_lines_.push_back(out->subwindow(L.presence_off(self.local), wire::kLine));
   }
   ep->segs_.resize(shape.nodes);
   for (uint16_t k = 0; k < shape.nodes; ++k) {
@@ -107,6 +111,7 @@ Result<std::unique_ptr<EndpointImpl>> EndpointImpl::create(std::unique_ptr<hal::
   ep->release_bits_.assign(size_t{n} * bit_words, 0);
   ep->tx_.resize(n);
   ep->rx_.resize(n);
+  ep->peers_.resize(n);
   for (uint32_t r = 0; r < n; ++r) {
     const Rank p = shape.rank_of(r);
     TxChannel& t = ep->tx_[r];
@@ -137,11 +142,13 @@ Result<std::unique_ptr<EndpointImpl>> EndpointImpl::create(std::unique_ptr<hal::
     ep->closed_ = true;  // never joined: nothing to say goodbye to
     return tl::unexpected(ok.error());
   }
+  ep->start_beacon();
   return ep;
 }
 
 EndpointImpl::~EndpointImpl() {
   if (!closed_) (void)close();
+  stop_beacon();
 }
 
 void EndpointImpl::set_recorder(hal::AccessRecorder* rec) noexcept {
@@ -166,22 +173,19 @@ std::vector<Rank> EndpointImpl::receiver_list_order() const {
 void EndpointImpl::write_presence(uint16_t node, uint64_t state) noexcept {
   hal::OutboundWindow& w = out_[node];
   const size_t off = layout_.presence_off(self_.local);
+  const bool beats = dev_->info().liveness == hal::Liveness::kHeartbeat;
   w.store64(off + wire::presence::kState, state, StoreKind::kControl);
   w.store64(off + wire::presence::kFingerprint, layout_.fingerprint(), StoreKind::kControl);
   w.store64(off + wire::presence::kPid, static_cast<uint64_t>(::getpid()), StoreKind::kControl);
-  w.store64(off + wire::presence::kIncarnation, incarnation_, StoreKind::kControl);
-  w.flush();  // the fields land before the magic that validates them
-  // Release: pairs with the acquire load of the magic in presence_state().
+  w.store64(off + wire::presence::kHeartbeatMs, beats ? std::max<uint32_t>(1, config().effective_peer_timeout_ms() / 4) : 0,
+            StoreKind::kControl);
+  w.flush();  // the fields land before the incarnation they belong to
+  // Release: pairs with the acquire load of the incarnation in read_presence().
+  w.store64_release(off + wire::presence::kIncarnation, incarnation_, StoreKind::kControl);
+  w.flush();  // the incarnation lands before the magic (the first time)
+  // Release: pairs with the acquire load of the magic in read_presence().
   w.store64_release(off + wire::presence::kMagic, wire::kPresenceMagic, StoreKind::kControl);
   w.push();
-}
-
-uint64_t EndpointImpl::presence_state(Rank r) const noexcept {
-  const hal::InboundWindow& in = in_[r.node];
-  const size_t off = layout_.presence_off(r.local);
-  // Acquire: pairs with the release store of the magic in write_presence().
-  if (in.load64_acquire(off + wire::presence::kMagic) != wire::kPresenceMagic) return wire::presence::kAbsent;
-  return in.load64(off + wire::presence::kState);
 }
 
 // Announces this process to every node and waits until every process of the job did.
@@ -200,12 +204,20 @@ Result<void> EndpointImpl::join() noexcept {
     missing.clear();
     for (uint32_t r = 0; r < shape().size(); ++r) {
       const Rank p = shape().rank_of(r);
-      const uint64_t st = presence_state(p);
-      if (st == wire::presence::kAbsent) {
+      const wire::Presence pr = read_presence(p);
+      if (pr.state == wire::presence::kAbsent) {
         missing.push_back(p);
         continue;
       }
-      const uint64_t fp = in_[p.node].load64(layout_.presence_off(p.local) + wire::presence::kFingerprint);
+      // A process that left before we came (we were restarted) is known, and gone.
+      PeerState& ps = peers_[r];
+      ps.incarnation = pr.incarnation;
+      ps.pid = pr.pid;
+      ps.heartbeat = pr.heartbeat;
+      ps.heartbeat_seen_ns = now_ns();
+      ps.gone = pr.state == wire::presence::kGone && r != self_flat_;
+      tx_[r].target = pr.incarnation;
+      const uint64_t fp = pr.fingerprint;
       if (fp != layout_.fingerprint())
         return fail(Errc::kConfigMismatch,
                     "rank (%u, %u) runs with a different postbox configuration or job shape (fingerprint %016llx, ours "
@@ -213,7 +225,16 @@ Result<void> EndpointImpl::join() noexcept {
                     p.node, p.local, static_cast<unsigned long long>(fp),
                     static_cast<unsigned long long>(layout_.fingerprint()));
     }
-    if (missing.empty()) return {};
+    if (missing.empty()) {
+      for (uint32_t r = 0; r < shape().size(); ++r) {
+        if (peers_[r].gone) tx_[r].state = ChannelState::kGone;
+        // The first question about a process sets up its watch (it may allocate): now, not
+        // on the data path.
+        else if (r != self_flat_) (void)dev_->process_state(NodeIdx(shape().rank_of(r).node), peers_[r].pid);
+      }
+      next_peer_check_ns_ = now_ns() + peer_check_period_ns_;
+      return {};
+    }
     if (now_ns() >= deadline) {
       std::string links;
       for (uint16_t k = 0; k < shape().nodes; ++k)
@@ -250,61 +271,67 @@ void EndpointImpl::on_link_down(uint16_t node) noexcept {
     t.state = ChannelState::kLinkDown;
     t.fast_until = 0;
   }
-  for (RxChannel& x : rx_)
-    if (x.src.node == node && x.state == ChannelState::kOk) x.state = ChannelState::kLinkDown;
 }
 
 // The link is back. Stores made while it was down are lost, so everything this process keeps
-// in that node's memory is written again, and every channel to it starts a new epoch at its
-// next sequence number; the receiver answers with how much it delivered (check_epoch).
+// in that node's memory is written again, and every channel to it that has messages in flight
+// starts a new epoch at its next sequence number; the receiver answers with how much it
+// delivers (epoch.cpp), and the sender reports the rest as lost.
 void EndpointImpl::on_link_up(uint16_t node) noexcept {
   write_presence(node, wire::presence::kUp);
   TxSegment& seg = segs_[node];
   if (seg.created) {
+    seg.win.store64(wire::seg::kIncarnation, incarnation_, StoreKind::kControl);
     seg.win.store64(wire::seg::kFingerprint, layout_.fingerprint(), StoreKind::kControl);
     seg.win.store64(wire::seg::kPid, static_cast<uint64_t>(::getpid()), StoreKind::kControl);
     seg.win.flush();  // the header fields land before the magic
-    // Release: pairs with the acquire load of the magic in try_activate().
+    // Release: pairs with the acquire load of the magic in follow_segment().
     seg.win.store64_release(wire::seg::kMagic, wire::kSegmentMagic, StoreKind::kControl);
   }
-  for (TxChannel& t : tx_) {
-    if (t.dst.node != node || t.state != ChannelState::kLinkDown) continue;
-    if (!seg.created || t.head == 0) {
-      t.state = ChannelState::kOk;
-      continue;
+  const uint64_t now = now_ns();
+  for (uint32_t r = 0; r < shape().size(); ++r) {
+    TxChannel& t = tx_[r];
+    if (t.dst.node != node) continue;
+    peers_[r].heartbeat_seen_ns = now;  // its heartbeats could not arrive while the link was down
+    if (t.state != ChannelState::kLinkDown) continue;
+    t.state = ChannelState::kOk;
+    if (!seg.created) continue;
+    refresh_acks(t);
+    start_epoch(t, t.target);
+    if (t.head != t.released) {
+      t.state = ChannelState::kResyncing;
+      ++resyncing_;
     }
-    ++t.epoch;
-    t.resync_start = t.head;
-    t.postbox_header.store64(wire::postbox::kStartSeq, t.head, StoreKind::kControl);
-    t.postbox_header.flush();  // the start sequence lands before the epoch that announces it
-    // Release: pairs with the acquire load of the epoch in check_epoch().
-    t.postbox_header.store64_release(wire::postbox::kEpoch, t.epoch, StoreKind::kControl);
-    t.postbox_header.push();
-    t.state = ChannelState::kResyncing;
-    t.fast_until = 0;
-    ++resyncing_;
   }
-  for (RxChannel& x : rx_) {  // acknowledgements written during the outage were lost: again
-    if (x.src.node != node) continue;
-    if (x.state == ChannelState::kLinkDown) x.state = ChannelState::kOk;
-    if (!x.active || x.state != ChannelState::kOk || ack_segment_created_[node] == 0) continue;
-    if (x.epoch != 0) write_resync_ack(x);
-    else write_ack(x);
+  // Acknowledgements we wrote to that node while our side still saw the link down were lost:
+  // the last adoption and count again, whole.
+  for (RxChannel& x : rx_) {
+    if (x.src.node != node || !x.active || x.state != ChannelState::kOk) continue;
+    x.ack_follows = false;  // all three words again
+    write_adoption_ack(x, x.delivered_at_epoch);
   }
   seg.win.push();
 }
 
 Result<void> EndpointImpl::wait_check(uint64_t deadline, Rank peer, const char* op, const char* waiting_for) noexcept {
   check_links();
+  const uint64_t now = now_ns();
+  if (now >= next_peer_check_ns_) check_peers(now);
   if (peer != kAnySource) {
-    if (presence_state(peer) == wire::presence::kGone)
-      return fail(Errc::kPeerGone, "%s: rank (%u, %u) left the job while this process waited for %s", op, peer.node,
-                  peer.local, waiting_for);
+    if (const PeerState& ps = peers_[shape().flat(peer)]; ps.gone)
+      return fail(Errc::kPeerGone, "%s: rank (%u, %u) %s while this process waited for %s", op, peer.node, peer.local,
+                  ps.died ? "died" : "left the job", waiting_for);
     if (!dev_->link_status(NodeIdx(peer.node)).up)
       return fail(Errc::kLinkDown, "%s: the link to node %u is down (waiting for %s from rank (%u, %u))", op, peer.node,
                   waiting_for, peer.node, peer.local);
+  } else if (shape().size() > 1) {
+    bool anyone = false;
+    for (uint32_t r = 0; r < shape().size() && !anyone; ++r) anyone = r != self_flat_ && !peers_[r].gone;
+    if (!anyone)
+      return fail(Errc::kPeerGone, "%s: every other process of the job has left or died: no %s can come", op,
+                  waiting_for);
   }
-  if (now_ns() >= deadline) {
+  if (now >= deadline) {
     if (peer == kAnySource)
       return fail(Errc::kTimedOut, "%s: timed out after %u ms waiting for %s (Config::timeout_ms)", op,
                   config().timeout_ms, waiting_for);
@@ -320,8 +347,9 @@ int EndpointImpl::progress() noexcept {
   int work = 0;
   if (pending_requests_ != 0) work += progress_requests();
   write_idle_acks();
-  if ((++idle_polls_ & 255) == 0) scan_segments();
+  if ((++idle_polls_ & 255) == 0) scan_channels();
   if ((idle_polls_ & 63) == 0) check_links();
+  maybe_check_peers();
   if (resyncing_ != 0)
     for (TxChannel& t : tx_)
       if (t.state == ChannelState::kResyncing) refresh_acks(t);
@@ -345,15 +373,15 @@ Result<void> EndpointImpl::close() noexcept {
 
   // 2. Final acknowledgements, so that senders can finish.
   for (RxChannel* x : active_)
-    if (x->released != x->acked && x->state == ChannelState::kOk) write_ack(*x);
+    if (x->released != x->acked && x->active && x->state == ChannelState::kOk) write_ack(*x);
 
   // 3. Wait until what we sent was acknowledged (or its receiver left).
   for (TxChannel& t : tx_) {
     while (t.state == ChannelState::kOk && t.head != t.released && now_ns() < deadline) {
       if (!refresh_acks(t) || t.head == t.released) break;
-      if (presence_state(t.dst) == wire::presence::kGone) break;
       write_idle_acks();
       check_links();
+      maybe_check_peers();
       short_nap();
     }
     refresh_acks(t);
@@ -362,8 +390,22 @@ Result<void> EndpointImpl::close() noexcept {
                   static_cast<unsigned long long>(t.head - t.released), t.dst.node, t.dst.local);
   }
 
+  // Losses reported on the way (take_lost()) that nobody took.
+  for (const LostMessages& l : lost_)
+    add_problem(problems, "%llu message(s) to rank (%u, %u) were not acknowledged before %s (numbers %llu..%llu); ",
+                static_cast<unsigned long long>(l.count), l.dst.node, l.dst.local,
+                l.reason == Errc::kLinkDown ? "the link went down" : "it left or died",
+                static_cast<unsigned long long>(l.first), static_cast<unsigned long long>(l.first + l.count - 1));
+  lost_.clear();
+
   // 4. Messages that arrived here and were never received.
   for (RxChannel* x : active_) {
+    uint64_t held = 0;
+    for (const HeldMessage* m = x->held.get(); m != nullptr; m = m->next.get()) ++held;
+    if (held != 0)
+      add_problem(problems, "%llu message(s) from rank (%u, %u) were taken in but never received; ",
+                  static_cast<unsigned long long>(held), x->src.node, x->src.local);
+    if (!x->active) continue;
     if (x->views_out != 0)
       add_problem(problems, "%u borrowed message(s) from rank (%u, %u) were not released; ", x->views_out, x->src.node,
                   x->src.local);
@@ -379,6 +421,7 @@ Result<void> EndpointImpl::close() noexcept {
                   static_cast<unsigned long long>(unreceived), x->src.node, x->src.local);
   }
 
+  stop_beacon();
   // 5. Leave: say so in every node, then read one word back through each window, so that
   //    every posted write has landed before the process goes ("the barrier has passed").
   for (uint16_t k = 0; k < shape().nodes; ++k) {

@@ -3,76 +3,30 @@
 // every word a peer wrote before using it.
 #include <algorithm>
 
+#include "checksum.h"
 #include "endpoint_impl.h"
 #include "inline_codec.h"
 
 namespace pbx::detail {
 
 using hal::StoreKind;
+using wire::Indicator;
 
-namespace {
-// Out-of-order release bits, one per postbox slot (index = seq & mask).
-bool bit_test(const uint64_t* bits, uint64_t idx) { return ((bits[idx / 64] >> (idx % 64)) & 1) != 0; }
-void bit_set(uint64_t* bits, uint64_t idx) { bits[idx / 64] |= uint64_t{1} << (idx % 64); }
-void bit_clear(uint64_t* bits, uint64_t idx) { bits[idx / 64] &= ~(uint64_t{1} << (idx % 64)); }
-}  // namespace
+// ---- errors found while polling ---------------------------------------------------------
 
-[[gnu::always_inline]] inline void EndpointImpl::consume(RxChannel& ch, uint8_t flags) noexcept {
-  const uint64_t seq = ch.expected;
-  advance_expected(ch);
-  if ((flags & wire::flag::kAckNow) != 0) ch.ack_now = true;
-  if (seq != ch.released || ch.out_of_order != 0) [[unlikely]] {
-    release_seq(ch, seq);
-    return;
-  }
-  ++ch.released;  // in order, nothing borrowed: the common case
-  if (ch.ack_now || ch.released - ch.acked >= ack_batch_) write_ack(ch);
+void EndpointImpl::push_error(Error e) noexcept {
+  if (pending_errors_.size() < 16) pending_errors_.push_back(std::move(e));  // capacity reserved
 }
 
-// ---- discovering senders ----------------------------------------------------------------
-
-// A sender's segment becomes visible when its header carries the magic (c31). Checks that
-// the sender runs the same layout before polling anything of it.
-bool EndpointImpl::try_activate(RxChannel& ch) noexcept {
-  if (ch.active || ch.state == ChannelState::kCorrupt) return ch.active;
-  // Acquire: pairs with the release store of the magic in ensure_segment().
-  if (ch.seg_header.load64_acquire(wire::seg::kMagic) != wire::kSegmentMagic) return false;
-  const uint64_t fp = ch.seg_header.load64(wire::seg::kFingerprint);
-  if (fp != layout_.fingerprint()) {
-    ch.state = ChannelState::kCorrupt;
-    if (pending_errors_.size() < 16)
-      pending_errors_.push_back(make_error(Errc::kConfigMismatch,
-                                      "rank (%u, %u) runs with a different postbox configuration or job shape "
-                                      "(fingerprint %016llx, ours %016llx); its messages are ignored: start every "
-                                      "process with the same Config",
-                                      ch.src.node, ch.src.local, static_cast<unsigned long long>(fp),
-                                      static_cast<unsigned long long>(layout_.fingerprint())));
-    return false;
-  }
-  ch.active = true;
-  active_.push_back(&ch);  // capacity reserved at creation: no allocation
-  check_epoch(ch);
-  return true;
-}
-
-void EndpointImpl::scan_segments() noexcept {
-  for (RxChannel& ch : rx_) {
-    if (!ch.active) try_activate(ch);
-    else if (ch.state != ChannelState::kCorrupt) check_epoch(ch);
-  }
-}
-
-void EndpointImpl::on_bad_indicator(RxChannel& ch, const char* what, uint64_t value, uint64_t limit) noexcept {
+void EndpointImpl::on_bad_indicator(RxChannel& ch, const wire::Refusal& why) noexcept {
   ++stats_.bad_indicators;
   ch.state = ChannelState::kCorrupt;
-  if (pending_errors_.size() < 16)
-    pending_errors_.push_back(make_error(Errc::kProtocolError,
-                                    "rank (%u, %u) wrote a malformed indicator into this process's postbox (%s = %llu, "
-                                    "limit %llu, sequence %llu); its messages are dropped from now on (counted in "
-                                    "Stats::bad_indicators); other senders are unaffected",
-                                    ch.src.node, ch.src.local, what, static_cast<unsigned long long>(value),
-                                    static_cast<unsigned long long>(limit),
-                                    static_cast<unsigned long long>(ch.expected)));
+  push_error(make_error(Errc::kProtocolError,
+                        "rank (%u, %u) wrote a malformed indicator into this process's postbox (%s = %llu, limit %llu, "
+                        "sequence %llu); its messages are dropped from now on (counted in Stats::bad_indicators); "
+                        "other senders are unaffected",
+                        ch.src.node, ch.src.local, why.what, static_cast<unsigned long long>(why.value),
+                        static_cast<unsigned long long>(why.limit), static_cast<unsigned long long>(ch.expected)));
 }
 
 Result<RecvInfo> EndpointImpl::take_pending_error() noexcept {
@@ -81,76 +35,40 @@ Result<RecvInfo> EndpointImpl::take_pending_error() noexcept {
   return tl::unexpected(std::move(e));
 }
 
+Result<RecvInfo> EndpointImpl::peer_gone_error(Rank src, const char* op) noexcept {
+  RxChannel& ch = rx_channel(src);
+  const bool died = peers_[shape().flat(src)].died;
+  if (ch.partial.active) {
+    const uint64_t total = ch.partial.total, got = ch.partial.received;
+    drop_partial(ch, nullptr);
+    return fail(Errc::kPeerGone,
+                "%s: rank (%u, %u) %s in the middle of a message of %llu bytes to this process (%llu bytes had "
+                "arrived; the partial message was dropped); everything it sent before has been received",
+                op, src.node, src.local, died ? "died" : "left the job", static_cast<unsigned long long>(total),
+                static_cast<unsigned long long>(got));
+  }
+  return fail(Errc::kPeerGone, "%s: rank (%u, %u) %s; every message it sent was received", op, src.node, src.local,
+              died ? "died" : "left the job (it closed its endpoint)");
+}
+
 // ---- reading one indicator -------------------------------------------------------------
 
 // Looks at the next slot of `ch`'s postbox. kReady: a whole, bounds-checked indicator is in
 // `ind`. kNone: nothing there yet (or not every word has landed). kBad: garbage (reported).
 Peek EndpointImpl::peek(RxChannel& ch, Indicator& ind) noexcept {
-  const Layout& L = layout_;
-  const Config& cfg = L.config();
-  const size_t off = static_cast<size_t>(ch.expected & (L.slots() - 1)) * wire::kLine;
-  // Acquire: pairs with the sender's release store of word 0 in publish().
-  const uint64_t w0 = ch.slots.load64_acquire(off);
-  const uint8_t check = wire::check_byte(ch.expected, L.slots_log2());
-  if (wire::check_of(w0) != check) return Peek::kNone;
-  const wire::SlotHeader h = wire::decode_header(w0);
-  size_t nwords = 0;
-  switch (h.kind) {
-    case wire::Kind::kInline:
-      if (h.inline_len > cfg.inline_max) {
-        on_bad_indicator(ch, "inline length", h.inline_len, cfg.inline_max);
-        return Peek::kBad;
-      }
-      nwords = wire::inline_words(h.inline_len);
-      break;
-    case wire::Kind::kPool: nwords = 2; break;
-    case wire::Kind::kPiece: nwords = 4; break;
-    default: on_bad_indicator(ch, "kind", static_cast<uint8_t>(h.kind), 3); return Peek::kBad;
-  }
-  ind.words[0] = w0;
-  for (size_t i = 1; i <= nwords; ++i) {
-    const uint64_t w = ch.slots.load64(off + 8 * i);  // ordered after the acquire load of word 0
-    if (wire::check_of(w) != check) return Peek::kNone;  // this word has not landed yet
-    ind.words[i] = w;
-  }
-  ind.kind = h.kind;
-  ind.flags = h.flags;
-  ind.tag = h.tag;
-  if (h.kind == wire::Kind::kInline) {
-    ind.len = ind.total = h.inline_len;
-    ind.msg_off = 0;
-    return Peek::kReady;
-  }
-  // Every offset and length from the peer is checked against our own layout before use.
-  ind.pool_off = (ind.words[1] & wire::kLow56) << 6;
-  ind.len = ind.words[2] & wire::kLow56;
-  if (ind.pool_off > cfg.pool_size || ind.len > cfg.pool_size - ind.pool_off) {
-    on_bad_indicator(ch, "pool offset + length", ind.pool_off + ind.len, cfg.pool_size);
-    return Peek::kBad;
-  }
-  if (h.kind == wire::Kind::kPool) {
-    if (ind.len > cfg.cts) {
-      on_bad_indicator(ch, "message length", ind.len, cfg.cts);
-      return Peek::kBad;
-    }
-    ind.msg_off = 0;
-    ind.total = ind.len;
-  } else {
-    ind.msg_off = ind.words[3] & wire::kLow56;
-    ind.total = ind.words[4] & wire::kLow56;
-    if (ind.len == 0 || ind.len > cfg.piece_size()) {
-      on_bad_indicator(ch, "piece length", ind.len, cfg.piece_size());
-      return Peek::kBad;
-    }
-    if (ind.total <= cfg.cts || ind.total > cfg.max_message) {
-      on_bad_indicator(ch, "message length", ind.total, cfg.max_message);
-      return Peek::kBad;
-    }
-    const bool last = (h.flags & wire::flag::kLastPiece) != 0;
-    if (ind.msg_off > ind.total || ind.len > ind.total - ind.msg_off || last != (ind.msg_off + ind.len == ind.total)) {
-      on_bad_indicator(ch, "piece offset", ind.msg_off, ind.total);
-      return Peek::kBad;
-    }
+  const size_t off = static_cast<size_t>(ch.expected & slots_mask_) * wire::kLine;
+  uint64_t w[8];
+  // Acquire: pairs with the sender's release store of word 0 in publish(); the other words
+  // are read after it, and each carries its own check byte.
+  w[0] = ch.slots.load64_acquire(off);
+  const uint8_t check = wire::check_byte(ch.expected, slots_log2_);
+  if (wire::check_of(w[0]) != check) return Peek::kNone;
+  for (size_t i = 1; i < 8; ++i) w[i] = ch.slots.load64(off + 8 * i);
+  wire::Refusal why;
+  switch (wire::decode_indicator(w, check, limits_, ind, why)) {
+    case wire::Decode::kNotYet: return Peek::kNone;
+    case wire::Decode::kBad: on_bad_indicator(ch, why); return Peek::kBad;
+    case wire::Decode::kOk: break;
   }
   // Orders the indicator loads before the payload loads (pairs with the wc_flush() the
   // sender made between the payload and the indicator).
@@ -158,39 +76,25 @@ Peek EndpointImpl::peek(RxChannel& ch, Indicator& ind) noexcept {
   return Peek::kReady;
 }
 
-// Finds the next ready indicator from `src` (or, round robin, from any active sender).
-// Leftover pieces of a message whose receive already failed are dropped here.
-Peek EndpointImpl::find_ready(Rank src, RxChannel*& out, Indicator& ind) noexcept {
-  for (;;) {
-    Peek p = Peek::kNone;
-    if (src != kAnySource) {
-      RxChannel& ch = rx_channel(src);
-      if ((ch.active || try_activate(ch)) && ch.state != ChannelState::kCorrupt) {
-        p = peek(ch, ind);
-        out = &ch;
-      }
-    } else {
-      const auto n = static_cast<uint32_t>(active_.size());
-      for (uint32_t i = 0; i < n; ++i) {
-        uint32_t idx = rr_cursor_ + i;
-        if (idx >= n) idx -= n;
-        RxChannel* ch = active_[idx];
-        if (ch->state == ChannelState::kCorrupt) continue;
-        p = peek(*ch, ind);
-        if (p == Peek::kNone) continue;
-        out = ch;
-        rr_cursor_ = idx + 1 == n ? 0 : idx + 1;  // fairness between senders
-        break;
-      }
-    }
-    if (p != Peek::kReady || ind.kind != wire::Kind::kPiece || ind.msg_off == 0) return p;
-    consume(*out, ind.flags);  // a piece of a message that was already reported as failed
+// Copies the payload `ind` points to into dst and checks it: its checksum (when the sender
+// put one), and that the sender was not restarted under us while we copied (a restarted
+// sender writes its new incarnation into the segment header before it touches its pool).
+bool EndpointImpl::copy_checked(const RxChannel& ch, const Indicator& ind, std::byte* dst) noexcept {
+  bool ok = true;
+  if ((ind.checksum & wire::kChecksumPresent) != 0) {
+    const uint32_t crc = ch.pool.read_with(ind.pool_off, dst, ind.len, [](void* d, const void* s, size_t n) {
+      return copy_with_crc32c(d, s, n, ChecksumSide::kDestination);
+    });
+    ok = crc == static_cast<uint32_t>(ind.checksum);
+  } else {
+    ch.pool.read(ind.pool_off, dst, ind.len);  // c3: by the location in the indicator
   }
+  // Orders the payload loads before the incarnation load (x86: loads stay in order).
+  from_peer_barrier();
+  return ok;
 }
 
 // ---- releasing and acknowledging -------------------------------------------------------
-
-
 
 void EndpointImpl::release_seq(RxChannel& ch, uint64_t seq) noexcept {
   if (seq == ch.released) {
@@ -208,22 +112,11 @@ void EndpointImpl::release_seq(RxChannel& ch, uint64_t seq) noexcept {
   if (ch.ack_now || ch.released - ch.acked >= ack_batch_) write_ack(ch);
 }
 
-// c35: the ack segment on the sender's node is created when a receiver first needs it.
 void EndpointImpl::write_ack(RxChannel& ch) noexcept {
-  const uint16_t node = ch.src.node;
-  if (ack_segment_created_[node] == 0) {
-    auto ok = dev_->commit_peer_memory(hal::NodeIdx(node), layout_.ack_segment_off(), layout_.ack_segment_size());
-    if (!ok) {
-      if (pending_errors_.size() < 16)
-        pending_errors_.push_back(with_context(ok.error(), "creating the ack segment on node " + std::to_string(node)));
-      return;
-    }
-    ack_segment_created_[node] = 1;
-    ++stats_.ack_segments_created;
-  }
+  if (!ch.ack_follows) return;  // the adoption ack (epoch.cpp) comes first, and creates the ack segment
   // Release: every read of the released messages is done before the sender can see this
   // count and reuse their memory (pairs with the acquire load in refresh_acks()).
-  ch.ack.store64_release(wire::ack::kReleased, ch.released, StoreKind::kSelfValidating);
+  ch.ack.store64_release(wire::ack::kReleased, wire::ack_word(ch.released, ch.epoch), StoreKind::kSelfValidating);
   ch.ack.push();
   ch.acked = ch.released;
   ch.ack_now = false;
@@ -234,130 +127,179 @@ void EndpointImpl::write_ack(RxChannel& ch) noexcept {
 // waiting for room never waits on a batch that will not fill.
 void EndpointImpl::write_idle_acks() noexcept {
   for (RxChannel* ch : active_)
-    if (ch->released != ch->acked) write_ack(*ch);
+    if (ch->released != ch->acked && ch->active) write_ack(*ch);
 }
 
 void EndpointImpl::idle_poll() noexcept {
   write_idle_acks();
-  if ((++idle_polls_ & 255) == 0) scan_segments();
+  if ((++idle_polls_ & 255) == 0) scan_channels();
 }
 
-// After a link outage the sender starts a new epoch at sequence `start` (its next one).
-// Messages whose indicators landed before the outage are whole (their payload was flushed
-// first) and are still delivered; the ones after them never landed. The receiver tells the
-// sender how many it will have delivered, so the sender reports exactly the lost ones, and
-// skips their sequence numbers: nothing is delivered twice, nothing lost silently.
-void EndpointImpl::check_epoch(RxChannel& ch) noexcept {
-  // Acquire: pairs with the sender's release store of the epoch after the start sequence.
-  const uint64_t e = ch.postbox_header.load64_acquire(wire::postbox::kEpoch);
-  if (e == ch.epoch) return;
-  const uint64_t start = ch.postbox_header.load64(wire::postbox::kStartSeq);
-  if (e < ch.epoch || start < ch.expected || start - ch.released > layout_.slots()) {
-    on_bad_indicator(ch, "epoch start", start, ch.expected);
-    return;
-  }
-  uint64_t present = ch.expected;  // indicators already here, in sequence
-  while (present < start) {
-    const size_t off = static_cast<size_t>(present & slots_mask_) * wire::kLine;
+// Whether a channel other than `except` has a message ready (held, or in its postbox).
+bool EndpointImpl::others_waiting(const RxChannel* except) const noexcept {
+  for (const RxChannel* ch : active_) {
+    if (ch == except || !ch->active || ch->state == ChannelState::kCorrupt) continue;
+    if (ch->held) return true;
+    const size_t off = static_cast<size_t>(ch->expected & slots_mask_) * wire::kLine;
     // Acquire: pairs with the sender's release store of word 0 in publish().
-    if (wire::check_of(ch.slots.load64_acquire(off)) != wire::check_byte(present, slots_log2_)) break;
-    ++present;
+    if (wire::check_of(ch->slots.load64_acquire(off)) == wire::check_byte(ch->expected, slots_log2_)) return true;
   }
-  for (uint64_t s = present; s < start; ++s) {  // never landed: their memory is free
-    bit_set(ch.release_bits, s & slots_mask_);
-    ++ch.out_of_order;
-  }
-  ch.epoch = e;
-  if (present == ch.expected) {
-    ch.expected = start;
-  } else {
-    ch.skip_from = present;
-    ch.skip_to = start;
-  }
-  if (ch.released < start && bit_test(ch.release_bits, ch.released & slots_mask_)) {
-    bit_clear(ch.release_bits, ch.released & slots_mask_);  // absorb the freed run (unless a view holds an earlier one)
-    --ch.out_of_order;
-    release_seq(ch, ch.released);
-  }
-  ch.delivered_at_epoch = present;
-  write_resync_ack(ch);
-}
-
-void EndpointImpl::write_resync_ack(RxChannel& ch) noexcept {
-  ch.ack.store64(wire::ack::kDelivered, ch.delivered_at_epoch, StoreKind::kControl);
-  ch.ack.store64(wire::ack::kReleased, ch.released, StoreKind::kControl);
-  ch.ack.flush();  // the counts land before the epoch that validates them
-  // Release: pairs with the acquire load of the epoch in refresh_acks().
-  ch.ack.store64_release(wire::ack::kEpoch, ch.epoch, StoreKind::kControl);
-  ch.ack.push();
-  ch.acked = ch.released;
+  return false;
 }
 
 // ---- delivering ------------------------------------------------------------------------
 
-Result<RecvInfo> EndpointImpl::deliver(RxChannel& ch, const Indicator& ind, std::span<std::byte> buf) noexcept {
-  if (buf.size() < ind.total)
-    return fail(Errc::kBufferTooSmall,
-                "recv: the next message from rank (%u, %u) has %llu bytes but the buffer holds %zu: receive it with a "
-                "larger buffer (probe() tells the size); it stays pending",
-                ch.src.node, ch.src.local, static_cast<unsigned long long>(ind.total), buf.size());
-  if (ind.kind == wire::Kind::kPiece) return receive_pieces(ch, ind, buf);
-  if (ind.kind == wire::Kind::kInline) wire::unpack_inline(ind.words, ind.len, buf.data());
-  else ch.pool.read(ind.pool_off, buf.data(), ind.len);  // c3: by the location in the indicator
-  consume(ch, ind.flags);
-  ++stats_.rx_msgs;
-  stats_.rx_bytes += ind.len;
-  return RecvInfo{ch.src, ind.tag, ind.len};
-}
-
-// c22-c26 on the receiving side: copy each piece out, acknowledge it at once (the sender
-// reuses its slice), wait for the next one.
-Result<RecvInfo> EndpointImpl::receive_pieces(RxChannel& ch, Indicator ind, std::span<std::byte> buf) noexcept {
-  const uint64_t total = ind.total;
-  const uint32_t tag = ind.tag;
-  uint64_t received = 0;
+// The next message of `ch` for `want`: held messages first, then a message in pieces that is
+// arriving, then the postbox. Leftover pieces of a message its sender gave up are skipped.
+Took EndpointImpl::take(RxChannel& ch, Want want, std::span<std::byte> buf, RecvInfo& info, MessageView* view,
+                        Error& err) noexcept {
+  // While a message in pieces is assembled in the caller's buffer, no other channel may
+  // deliver into it.
+  if (want == Want::kCopy && partial_in_buf_ != nullptr && partial_in_buf_ != &ch) return Took::kNothing;
   for (;;) {
-    ch.pool.read(ind.pool_off, buf.data() + ind.msg_off, ind.len);
-    received += ind.len;
-    consume(ch, ind.flags);
-    ++stats_.rx_pieces;
-    if ((ind.flags & wire::flag::kLastPiece) != 0) {
-      ++stats_.rx_msgs;
-      stats_.rx_bytes += total;
-      return RecvInfo{ch.src, tag, total};
+    if (ch.held && want != Want::kDrain) return take_held(ch, want, buf, info, view, err);
+    if (ch.partial.active) {
+      const Took t = pull_pieces(ch, want, buf, info, view, err);
+      if (t != Took::kNothing || ch.partial.active) return t;
+      continue;  // the partial message was dropped: look again
     }
-    uint64_t deadline = 0;
-    for (uint32_t spin = 0;; ++spin) {
-      const Peek p = peek(ch, ind);
-      if (p == Peek::kReady) {
-        if (ind.kind != wire::Kind::kPiece || ind.msg_off != received || ind.total != total)
-          return fail(Errc::kCancelled,
-                      "recv: the message of %llu bytes from rank (%u, %u) was cut short by its sender after %llu bytes "
-                      "(its send failed or timed out); the partial message was dropped",
-                      static_cast<unsigned long long>(total), ch.src.node, ch.src.local,
-                      static_cast<unsigned long long>(received));
-        break;
-      }
-      if (p == Peek::kBad) return take_pending_error();
-      if (ch.state == ChannelState::kLinkDown)
-        return fail(Errc::kLinkDown,
-                    "recv: the link to node %u went down while a message of %llu bytes from rank (%u, %u) was arriving "
-                    "(%llu bytes in); the partial message was dropped",
-                    ch.src.node, static_cast<unsigned long long>(total), ch.src.node, ch.src.local,
-                    static_cast<unsigned long long>(received));
-      if (wait_check_due(spin)) {
-        if (deadline == 0) deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
-        if (auto w = wait_check(deadline, ch.src, "recv", "the next piece of a message"); !w)
-          return tl::unexpected(with_context(w.error(), "message of " + std::to_string(total) + " bytes stopped after " +
-                                                            std::to_string(received) + " bytes"));
-      }
-      progress();
-      cpu_pause();
+    if (!ch.active || ch.state == ChannelState::kCorrupt) return Took::kNothing;
+    Indicator ind;
+    if (peek(ch, ind) != Peek::kReady) return Took::kNothing;  // (kBad was reported)
+    if (ind.kind == wire::Kind::kPiece && ind.msg_off != 0) {  // its message's receive was given up
+      consume(ch, ind.flags);
+      continue;
     }
+    return take_indicator(ch, ind, want, buf, info, view, err);
   }
 }
 
-// ---- API -------------------------------------------------------------------------------
+Took EndpointImpl::take_indicator(RxChannel& ch, const Indicator& ind, Want want, std::span<std::byte> buf,
+                                  RecvInfo& info, MessageView* view, Error& err) noexcept {
+  if (want == Want::kProbe) {
+    info = RecvInfo{ch.src, ind.tag, ind.total};
+    return Took::kDelivered;
+  }
+  if (ind.kind == wire::Kind::kPiece) return start_partial(ch, ind, want, buf, info, view, err);
+  if (want == Want::kCopy && buf.size() < ind.total) {
+    err = make_error(Errc::kBufferTooSmall,
+                     "recv: the next message from rank (%u, %u) has %llu bytes but the buffer holds %zu: receive it "
+                     "with a larger buffer (probe() tells the size); it stays pending",
+                     ch.src.node, ch.src.local, static_cast<unsigned long long>(ind.total), buf.size());
+    return Took::kError;
+  }
+  std::unique_ptr<HeldMessage> held;
+  std::byte* dst = buf.data();
+  if (want == Want::kDrain) {
+    if (!hold_unlimited_ && held_bytes_ + ind.len > config().hold_limit) return Took::kNothing;
+    held.reset(new (std::nothrow) HeldMessage);
+    if (held) held->data.reset(new (std::nothrow) std::byte[std::max<uint64_t>(ind.len, 1)]);
+    if (!held || !held->data) return Took::kNothing;  // no memory: leave it in the postbox
+    dst = held->data.get();
+  }
+  if (want == Want::kView) {
+    MessageView& v = *view;
+    v.owner_ = this;
+    v.source_ = ch.src;
+    v.tag_ = ind.tag;
+    v.size_ = ind.len;
+    v.channel_ = shape().flat(ch.src);
+    v.seq_ = ch.expected;
+    v.sender_ = ch.sender;
+    v.held_ = nullptr;
+    if (ind.kind == wire::Kind::kInline) {
+      wire::unpack_inline(ind.words, ind.len, v.inline_);
+      v.ptr_ = v.inline_;
+    } else {
+      v.ptr_ = ch.pool.at(ind.pool_off);  // zero-copy: the message stays in the pool until released
+      const bool sum_ok = (ind.checksum & wire::kChecksumPresent) == 0 ||
+                          crc32c(v.ptr_, ind.len) == static_cast<uint32_t>(ind.checksum);
+      from_peer_barrier();  // the payload loads above come before the incarnation load below
+      if (sender_restarted(ch)) {
+        v.owner_ = nullptr;
+        reset_rx_channel(ch);
+        return Took::kNothing;
+      }
+      if (!sum_ok) {
+        v.owner_ = nullptr;
+        consume(ch, ind.flags);
+        ++stats_.bad_checksums;
+        err = make_error(Errc::kDataCorrupt,
+                         "recv_view: the message of %llu bytes (tag %u) from rank (%u, %u) failed its checksum "
+                         "(CRC32C): it was dropped; the messages after it are unaffected",
+                         static_cast<unsigned long long>(ind.len), ind.tag, ch.src.node, ch.src.local);
+        return Took::kError;
+      }
+    }
+    ++ch.expected;  // released by release()
+    ++ch.views_out;
+    if ((ind.flags & wire::flag::kAckNow) != 0) ch.ack_now = true;
+    ++stats_.rx_msgs;
+    stats_.rx_bytes += ind.len;
+    return Took::kDelivered;
+  }
+  bool sum_ok = true;
+  if (ind.kind == wire::Kind::kInline) {
+    wire::unpack_inline(ind.words, ind.len, dst);
+  } else {
+    sum_ok = copy_checked(ch, ind, dst);
+    if (sender_restarted(ch)) {  // what we copied may be the new incarnation's
+      reset_rx_channel(ch);
+      return Took::kNothing;
+    }
+  }
+  consume(ch, ind.flags);
+  if (!sum_ok) {
+    ++stats_.bad_checksums;
+    err = make_error(Errc::kDataCorrupt,
+                     "recv: the message of %llu bytes (tag %u) from rank (%u, %u) failed its checksum (CRC32C): it "
+                     "was dropped; the messages after it are unaffected",
+                     static_cast<unsigned long long>(ind.len), ind.tag, ch.src.node, ch.src.local);
+    return Took::kError;
+  }
+  ++stats_.rx_msgs;
+  stats_.rx_bytes += ind.len;
+  if (want == Want::kDrain) {
+    held->tag = ind.tag;
+    held->size = ind.len;
+    hold(ch, std::move(held));
+    return Took::kDelivered;
+  }
+  info = RecvInfo{ch.src, ind.tag, ind.len};
+  return Took::kDelivered;
+}
+
+// From `src`, or from every followed channel in round-robin order (fairness between senders).
+// kPending: nothing delivered, but a message in pieces is arriving on *from.
+Took EndpointImpl::take_from(Rank src, Want want, std::span<std::byte> buf, RecvInfo& info, MessageView* view,
+                             Error& err, RxChannel** from) noexcept {
+  if (src != kAnySource) {
+    RxChannel& ch = rx_channel(src);
+    if (!ch.active && ch.sender == 0) follow_segment(ch);
+    *from = &ch;
+    return take(ch, want, buf, info, view, err);
+  }
+  Took pending = Took::kNothing;
+  const auto n = static_cast<uint32_t>(active_.size());
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t idx = rr_cursor_ + i;
+    if (idx >= n) idx -= n;
+    RxChannel* ch = active_[idx];
+    const Took t = take(*ch, want, buf, info, view, err);
+    if (t == Took::kNothing) continue;
+    if (t == Took::kPending) {
+      if (pending == Took::kNothing) *from = ch;
+      pending = t;
+      continue;
+    }
+    *from = ch;
+    rr_cursor_ = idx + 1 == n ? 0 : idx + 1;
+    return t;
+  }
+  return pending;
+}
+
+// ---- the fast path ---------------------------------------------------------------------
 
 namespace {
 // The portable inline decode: checks words 1..inline_words(n) of the line at `off` against
@@ -377,7 +319,7 @@ namespace {
 }  // namespace
 
 // One look at `ch` for the common case, in few instructions: an inline message that fits
-// `buf` is delivered right here. kSlow: something else is there (use peek() and deliver()).
+// `buf` is delivered right here. kSlow: something else is there (use take()).
 [[gnu::always_inline]] inline Fast EndpointImpl::recv_inline_fast(RxChannel& ch, std::span<std::byte> buf,
                                                                   RecvInfo& info) noexcept {
   const size_t off = static_cast<size_t>(ch.expected & slots_mask_) * wire::kLine;
@@ -393,6 +335,9 @@ namespace {
                                                       h.inline_len, check, buf.data())
                          : unpack_inline_scalar(ch.slots, off, w0, h.inline_len, check, buf.data());
   if (!whole) return Fast::kNone;
+  // A line that a restarted sender wrote is not this sender's next message: its new
+  // incarnation is in the segment header before any of its lines (loads stay in order).
+  if (sender_restarted(ch)) [[unlikely]] return Fast::kSlow;
   consume(ch, h.flags);
   ++stats_.rx_msgs;
   stats_.rx_bytes += h.inline_len;
@@ -400,14 +345,13 @@ namespace {
   return Fast::kDelivered;
 }
 
-// One look at the channel of `src`, or at the active ones in round-robin order, for a small
-// message that fits `buf`: delivered right here. kSlow: `ch` holds something else.
-[[gnu::always_inline]] inline Fast EndpointImpl::poll_fast(Rank src, std::span<std::byte> buf, RecvInfo& info,
-                                                           RxChannel*& ch) noexcept {
+// One look at the channel of `src`, or at the followed ones in round-robin order, for a small
+// message that fits `buf`: delivered right here.
+[[gnu::always_inline]] inline Fast EndpointImpl::poll_fast(Rank src, std::span<std::byte> buf,
+                                                           RecvInfo& info) noexcept {
   if (src != kAnySource) {
     RxChannel& c = rx_channel(src);
-    if (!(c.active || try_activate(c)) || c.state == ChannelState::kCorrupt) return Fast::kNone;
-    ch = &c;
+    if (!c.active || c.state == ChannelState::kCorrupt) return Fast::kNone;
     return recv_inline_fast(c, buf, info);
   }
   const auto n = static_cast<uint32_t>(active_.size());
@@ -415,55 +359,78 @@ namespace {
     uint32_t idx = rr_cursor_ + i;
     if (idx >= n) idx -= n;
     RxChannel* c = active_[idx];
-    if (c->state == ChannelState::kCorrupt) continue;
+    if (!c->active || c->state == ChannelState::kCorrupt) continue;
     const Fast f = recv_inline_fast(*c, buf, info);
     if (f == Fast::kNone) continue;
-    ch = c;
     rr_cursor_ = idx + 1 == n ? 0 : idx + 1;  // fairness between senders
     return f;
   }
   return Fast::kNone;
 }
 
+// ---- API -------------------------------------------------------------------------------
+
 Result<RecvInfo> EndpointImpl::recv(std::span<std::byte> buf, Rank src, bool blocking) noexcept {
-  if (pending_errors_.empty() && (src == kAnySource || shape().contains(src))) [[likely]] {
+  if (pending_errors_.empty() && rx_slow_ == 0 && (src == kAnySource || shape().contains(src))) [[likely]] {
     RecvInfo info;
-    RxChannel* ch = nullptr;
-    if (poll_fast(src, buf, info, ch) == Fast::kDelivered) [[likely]] return info;
+    if (poll_fast(src, buf, info) == Fast::kDelivered) [[likely]] return info;
   }
   return recv_wait(buf, src, blocking);
 }
 
+namespace {
+// A message in pieces assembled in the caller's buffer moves to memory of its own when the
+// receive call returns without it (park()).
+struct ParkOnReturn {
+  EndpointImpl* ep;
+  std::span<std::byte> buf;
+  void (EndpointImpl::*park)(std::span<std::byte>) noexcept;
+  ~ParkOnReturn() { (ep->*park)(buf); }
+};
+}  // namespace
+
 // Everything but an inline message found at the first look: errors, pool messages, pieces,
-// waiting.
+// held messages, waiting.
 Result<RecvInfo> EndpointImpl::recv_wait(std::span<std::byte> buf, Rank src, bool blocking) noexcept {
   if (src != kAnySource && !shape().contains(src)) return tl::unexpected(shape().check_rank(src, "recv").error());
   maybe_check_links();
+  maybe_check_peers();
+  const ParkOnReturn parker{this, buf, &EndpointImpl::park_partials_in};
   uint64_t deadline = 0;
+  uint32_t quiet = 0;  // spins without news while a message in pieces fills `buf`
   RecvInfo info;
   for (uint32_t spin = 0;; ++spin) {
     if (!pending_errors_.empty()) return take_pending_error();
-    RxChannel* ch = nullptr;
-    const Fast f = poll_fast(src, buf, info, ch);
-    if (f == Fast::kDelivered) return info;
-    if (f == Fast::kSlow) {
-      Indicator ind;
-      const Peek p = peek(*ch, ind);
-      if (p == Peek::kReady) {
-        if (ind.kind != wire::Kind::kPiece || ind.msg_off == 0) return deliver(*ch, ind, buf);
-        consume(*ch, ind.flags);  // a leftover piece of a message already reported as failed
-        continue;
-      }
-      if (p == Peek::kBad) continue;  // reported by the next iteration
-    }
+    RxChannel* from = nullptr;
+    Error err(Errc::kWouldBlock);
+    const uint64_t before = partial_in_buf_ != nullptr ? partial_in_buf_->partial.received : 0;
+    const Took t = take_from(src, Want::kCopy, buf, info, nullptr, err, &from);
+    if (t == Took::kDelivered) return info;
+    if (t == Took::kError) return tl::unexpected(std::move(err));
+    if (!pending_errors_.empty()) continue;
     idle_poll();
     if (src != kAnySource && rx_channel(src).state == ChannelState::kCorrupt)
       return fail(Errc::kProtocolError, "recv: the channel from rank (%u, %u) was closed after it wrote malformed data",
                   src.node, src.local);
     if (!blocking) return tl::unexpected(Error(Errc::kWouldBlock));
+    // Receiving from anyone, a message in pieces whose sender pauses must not keep the others
+    // waiting: after a while without a piece it moves out of `buf`.
+    if (partial_in_buf_ != nullptr && src == kAnySource) {
+      quiet = partial_in_buf_->partial.received != before ? 0 : quiet + 1;
+      if (quiet >= 4096 && others_waiting(partial_in_buf_)) park(*partial_in_buf_);
+    }
     if (wait_check_due(spin)) {
-      if (deadline == 0) deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
-      if (auto w = wait_check(deadline, src, "recv", "a message"); !w) return tl::unexpected(w.error());
+      if (deadline == 0) deadline = deadline_from_now();
+      if (auto w = wait_check(deadline, src, "recv", "a message"); !w) {
+        if (w.error().code() == Errc::kPeerGone && src != kAnySource) {
+          // It wrote nothing after it died: one more look takes what it left behind.
+          const Took last = take_from(src, Want::kCopy, buf, info, nullptr, err, &from);
+          if (last == Took::kDelivered) return info;
+          if (last == Took::kError) return tl::unexpected(std::move(err));
+          return peer_gone_error(src, "recv");
+        }
+        return tl::unexpected(w.error());
+      }
     }
     if (pending_requests_ != 0) progress_requests();
     cpu_pause();
@@ -473,54 +440,44 @@ Result<RecvInfo> EndpointImpl::recv_wait(std::span<std::byte> buf, Rank src, boo
 Result<RecvInfo> EndpointImpl::probe(Rank src) noexcept {
   if (src != kAnySource && !shape().contains(src)) return tl::unexpected(shape().check_rank(src, "probe").error());
   if (!pending_errors_.empty()) return take_pending_error();
-  RxChannel* ch = nullptr;
-  Indicator ind;
-  if (find_ready(src, ch, ind) == Peek::kReady) return RecvInfo{ch->src, ind.tag, ind.total};
+  RxChannel* from = nullptr;
+  RecvInfo info;
+  Error err(Errc::kWouldBlock);
+  const Took t = take_from(src, Want::kProbe, {}, info, nullptr, err, &from);
+  if (t == Took::kDelivered) return info;
+  if (t == Took::kError) return tl::unexpected(std::move(err));
   if (!pending_errors_.empty()) return take_pending_error();
   idle_poll();
+  maybe_check_peers();
+  if (src != kAnySource && peer_gone(src) && t == Took::kNothing) return peer_gone_error(src, "probe");
   return tl::unexpected(Error(Errc::kWouldBlock));
 }
 
 Result<MessageView> EndpointImpl::recv_view(Rank src, bool blocking) noexcept {
   if (src != kAnySource && !shape().contains(src)) return tl::unexpected(shape().check_rank(src, "recv_view").error());
   maybe_check_links();
+  maybe_check_peers();
   uint64_t deadline = 0;
   for (uint32_t spin = 0;; ++spin) {
     if (!pending_errors_.empty()) return tl::unexpected(take_pending_error().error());
-    RxChannel* ch = nullptr;
-    Indicator ind;
-    if (find_ready(src, ch, ind) == Peek::kReady) {
-      if (ind.kind == wire::Kind::kPiece)
-        return fail(Errc::kMessageTooLarge,
-                    "recv_view: the next message from rank (%u, %u) has %llu bytes, above the CTS (%llu bytes): it "
-                    "arrives in pieces and cannot be borrowed in place; receive it with recv() (it stays pending)",
-                    ch->src.node, ch->src.local, static_cast<unsigned long long>(ind.total),
-                    static_cast<unsigned long long>(config().cts));
-      MessageView v;
-      v.owner_ = this;
-      v.source_ = ch->src;
-      v.tag_ = ind.tag;
-      v.size_ = ind.len;
-      v.channel_ = shape().flat(ch->src);
-      v.seq_ = ch->expected;
-      if (ind.kind == wire::Kind::kInline) {
-        wire::unpack_inline(ind.words, ind.len, v.inline_);
-        v.ptr_ = v.inline_;
-      } else {
-        v.ptr_ = ch->pool.at(ind.pool_off);  // zero-copy: the message stays in the pool until released
-      }
-      advance_expected(*ch);
-      ++ch->views_out;
-      if ((ind.flags & wire::flag::kAckNow) != 0) ch->ack_now = true;
-      ++stats_.rx_msgs;
-      stats_.rx_bytes += ind.len;
-      return v;
-    }
+    RxChannel* from = nullptr;
+    RecvInfo info;
+    MessageView v;
+    Error err(Errc::kWouldBlock);
+    const Took t = take_from(src, Want::kView, {}, info, &v, err, &from);
+    if (t == Took::kDelivered) return v;
+    if (t == Took::kError) return tl::unexpected(std::move(err));
     idle_poll();
     if (!blocking) return tl::unexpected(Error(Errc::kWouldBlock));
     if (wait_check_due(spin)) {
-      if (deadline == 0) deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
-      if (auto w = wait_check(deadline, src, "recv_view", "a message"); !w) return tl::unexpected(w.error());
+      if (deadline == 0) deadline = deadline_from_now();
+      if (auto w = wait_check(deadline, src, "recv_view", "a message"); !w) {
+        if (w.error().code() == Errc::kPeerGone && src != kAnySource) {
+          if (take_from(src, Want::kView, {}, info, &v, err, &from) == Took::kDelivered) return v;
+          return tl::unexpected(peer_gone_error(src, "recv_view").error());
+        }
+        return tl::unexpected(w.error());
+      }
     }
     if (pending_requests_ != 0) progress_requests();
     cpu_pause();
@@ -529,9 +486,15 @@ Result<MessageView> EndpointImpl::recv_view(Rank src, bool blocking) noexcept {
 
 void EndpointImpl::release(MessageView& v) noexcept {
   if (v.owner_ != this) return;
-  RxChannel& ch = rx_[v.channel_];
-  --ch.views_out;
   v.owner_ = nullptr;
+  if (v.held_ != nullptr) {  // a message held in our memory: the view owned it
+    std::unique_ptr<HeldMessage> m(static_cast<HeldMessage*>(v.held_));
+    v.held_ = nullptr;
+    return;
+  }
+  RxChannel& ch = rx_[v.channel_];
+  if (ch.sender != v.sender_) return;  // the sender was restarted since: its old memory is not ours to release
+  --ch.views_out;
   release_seq(ch, v.seq_);
 }
 

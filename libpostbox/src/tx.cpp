@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "endpoint_impl.h"
+#include "checksum.h"
 #include "inline_codec.h"
 
 namespace pbx::detail {
@@ -37,6 +38,12 @@ Error EndpointImpl::channel_error(const TxChannel& ch, const char* op) const {
                    "%s: rank (%u, %u) wrote an invalid acknowledgement into this node's memory (counted in "
                    "Stats::bad_acks); the channel to it is closed: restart the job",
                    op, ch.dst.node, ch.dst.local);
+    case ChannelState::kGone:
+      return make_error(Errc::kPeerGone,
+                        "%s: rank (%u, %u) has %s; the message was not sent (a restarted process under that rank is "
+                        "reachable again)",
+                        op, ch.dst.node, ch.dst.local,
+                        peers_[shape().flat(ch.dst)].died ? "died" : "left the job (it closed its endpoint)");
     case ChannelState::kResyncing: return Error(Errc::kWouldBlock);
     case ChannelState::kOk: break;
   }
@@ -46,37 +53,72 @@ Error EndpointImpl::channel_error(const TxChannel& ch, const char* op) const {
 // Whether a message may be sent on `ch` now. kWouldBlock while a link resync is pending.
 Result<void> EndpointImpl::tx_admit(TxChannel& ch) noexcept {
   if (ch.state != ChannelState::kOk) {
+    if (ch.state == ChannelState::kLinkDown) check_links();  // it may be back: look before failing
     if (ch.state == ChannelState::kResyncing) refresh_acks(ch);
     if (ch.state != ChannelState::kOk) return tl::unexpected(channel_error(ch, "send"));
   }
-  if (ch.lost_unreported != 0) {
-    const uint64_t lost = std::exchange(ch.lost_unreported, 0);
+  if (ch.unreported != 0) {
+    const uint64_t lost = std::exchange(ch.unreported, 0);
     return fail(Errc::kLinkDown,
                 "send: the link to node %u went down and came back: the last %llu message(s) sent to rank (%u, %u) "
-                "before the outage were not delivered, and this message was not sent either; send them again",
-                ch.dst.node, static_cast<unsigned long long>(lost), ch.dst.node, ch.dst.local);
+                "before the outage were not delivered (numbers %llu..%llu, Endpoint::take_lost), and this message "
+                "was not sent either; send them again",
+                ch.dst.node, static_cast<unsigned long long>(lost), ch.dst.node, ch.dst.local,
+                static_cast<unsigned long long>(ch.messages - lost), static_cast<unsigned long long>(ch.messages - 1));
   }
-  if (presence_state(ch.dst) == wire::presence::kGone)
-    return fail(Errc::kPeerGone, "send: rank (%u, %u) has left the job (it closed its endpoint); the message was not sent",
-                ch.dst.node, ch.dst.local);
   return {};
 }
 
-// c31, c34: the data segment on the receiver's node is created when first needed.
+// The loss of the last `count` messages completed on `ch`: reported by take_lost(), and as the
+// error of the next send to that receiver when the link is to blame.
+void EndpointImpl::report_lost(TxChannel& ch, uint64_t count, Errc reason) noexcept {
+  if (count == 0) return;
+  if (reason == Errc::kLinkDown) {
+    ch.unreported += count;
+    stats_.lost_on_link_down += count;
+  } else {
+    stats_.lost_on_peer_gone += count;
+  }
+  lost_.push_back(LostMessages{ch.dst, ch.messages - count, count, reason});  // cold path: a fault
+}
+
+// Only the last postbox_slots sequence numbers are still in the shadows; every message that ended
+// before them was acknowledged as delivered.
+uint64_t EndpointImpl::message_ends(const TxChannel& ch, uint64_t from, uint64_t to) const noexcept {
+  if (to - from > layout_.slots()) from = to - layout_.slots();
+  uint64_t n = 0;
+  for (uint64_t s = from; s < to; ++s) n += ch.shadow[s & slots_mask_].ends_message ? 1 : 0;
+  return n;
+}
+
+std::optional<LostMessages> EndpointImpl::take_lost() noexcept {
+  if (lost_.empty()) return std::nullopt;
+  LostMessages l = lost_.front();
+  lost_.pop_front();
+  return l;
+}
+
+// c31, c34: the data segment on the receiver's node is created when first needed. Our
+// incarnation goes first: a receiver that followed an earlier incarnation of ours stops reading
+// this memory before anything in it changes. Then every postbox starts empty, with an epoch
+// for the receiver's current incarnation; the magic last.
 Result<void> EndpointImpl::ensure_segment(TxSegment& seg) noexcept {
   if (seg.created) return {};
   if (auto ok = dev_->commit_peer_memory(hal::NodeIdx(seg.node), layout_.segment_off(self_.local), layout_.segment_size());
       !ok)
     return tl::unexpected(with_context(ok.error(), "creating this process's segment on node " + std::to_string(seg.node)));
-  // The postboxes start empty, whatever the memory held before (a node's memory is cleared
-  // when its link comes up, but a segment is this sender's to initialise).
+  // Release: pairs with the load of the incarnation after every payload copy (copy_checked).
+  seg.win.store64_release(wire::seg::kIncarnation, incarnation_, StoreKind::kControl);
+  seg.win.flush();  // receivers see the new incarnation before any postbox or pool byte changes
   const uint64_t zero[8] = {};
   for (size_t off = wire::kLine; off < layout_.pool_off(); off += wire::kLine)
     seg.win.store_line(off, zero, StoreKind::kControl);
+  for (TxChannel& t : tx_)
+    if (t.seg == &seg) start_epoch(t, read_presence(t.dst).incarnation);
   seg.win.store64(wire::seg::kFingerprint, layout_.fingerprint(), StoreKind::kControl);
   seg.win.store64(wire::seg::kPid, static_cast<uint64_t>(::getpid()), StoreKind::kControl);
   seg.win.flush();  // the cleared postboxes and the header fields land before the magic
-  // Release: pairs with the acquire load of the magic in try_activate().
+  // Release: pairs with the acquire load of the magic in follow_segment().
   seg.win.store64_release(wire::seg::kMagic, wire::kSegmentMagic, StoreKind::kControl);
   seg.win.push();
   seg.created = true;
@@ -88,37 +130,47 @@ Result<void> EndpointImpl::ensure_segment(TxSegment& seg) noexcept {
 // Returns false if the ack block holds garbage (the channel is then closed).
 bool EndpointImpl::refresh_acks(TxChannel& ch) noexcept {
   ++stats_.ack_reads;
+  if (!ch.ack_follows_us) {
+    // Acquire: pairs with the receiver's release store of word 2 in write_adoption_ack(); its
+    // count words were reset before it, so nothing read after this is an earlier incarnation's.
+    if (ch.ack.load64_acquire(wire::ack::kSender) != incarnation_) return true;  // not followed yet
+    ch.ack_follows_us = true;
+  }
+  // Acquire: pairs with the release store of word 0 in write_ack(): the receiver finished
+  // reading the memory it released before it wrote this count.
+  const uint64_t w0 = ch.ack.load64_acquire(wire::ack::kReleased);
   if (ch.state == ChannelState::kResyncing) {
-    // Acquire: pairs with the receiver's release store of the epoch after its counts (adopt_epoch).
-    if (ch.ack.load64_acquire(wire::ack::kEpoch) != ch.epoch) return true;  // not adopted yet
-    const uint64_t delivered = ch.ack.load64(wire::ack::kDelivered);
-    const uint64_t rel = ch.ack.load64(wire::ack::kReleased);
+    if (wire::ack_epoch(w0) != ch.epoch) return true;  // not adopted yet
+    const uint64_t w1 = ch.ack.load64(wire::ack::kDelivered);  // written before word 0
+    const uint64_t delivered = wire::ack_count(w1);
+    const uint64_t rel = wire::ack_count(w0);
     --resyncing_;
     ch.fast_until = 0;
-    if (delivered < ch.released || delivered > ch.resync_start || rel < ch.released || rel > ch.head) {
+    // The receiver delivers up to a message boundary; it may have released pieces beyond it
+    // (of a message it then dropped), never a whole message it did not deliver.
+    if (wire::ack_epoch(w1) != ch.epoch || delivered > ch.resync_start || rel < ch.released || rel > ch.head ||
+        (delivered < ch.released && message_ends(ch, delivered, ch.released) != 0)) {
       ++stats_.bad_acks;
       ch.state = ChannelState::kCorrupt;
       return false;
     }
-    const uint64_t lost = ch.resync_start - delivered;
-    ch.lost_unreported += lost;
-    stats_.lost_on_link_down += lost;
     ++stats_.link_resyncs;
     ch.state = ChannelState::kOk;
+    report_lost(ch, message_ends(ch, delivered, ch.resync_start), Errc::kLinkDown);
     reclaim(ch, rel);
     return true;
   }
-  // Acquire: pairs with the release store in write_ack(): the receiver finished reading the
-  // memory it released before it wrote this count.
-  const uint64_t v = ch.ack.load64_acquire(wire::ack::kReleased);
-  if (v == ch.released) return true;
-  if (v < ch.released || v > ch.head) {
-    ++stats_.bad_acks;
-    ch.state = ChannelState::kCorrupt;
-    ch.fast_until = 0;
-    return false;
+  uint64_t v = 0;
+  switch (wire::check_ack(w0, ch.epoch, ch.released, ch.head, v)) {
+    case wire::AckCheck::kStale: return true;
+    case wire::AckCheck::kBad:
+      ++stats_.bad_acks;
+      ch.state = ChannelState::kCorrupt;
+      ch.fast_until = 0;
+      return false;
+    case wire::AckCheck::kOk: break;
   }
-  reclaim(ch, v);
+  if (v != ch.released) reclaim(ch, v);
   return true;
 }
 
@@ -132,7 +184,7 @@ void EndpointImpl::reclaim(TxChannel& ch, uint64_t new_released) noexcept {
       ch.seg->pool.free(sh.first_block, sh.blocks);
       ch.blocks_held -= sh.blocks;
       stats_.blocks_reclaimed += sh.blocks;
-      sh = SlotShadow{};
+      sh.blocks = 0;  // (ends_message stays until the slot is reused: loss accounting reads it)
     }
   }
   stats_.slots_reclaimed += new_released - ch.released;
@@ -171,7 +223,7 @@ void EndpointImpl::publish(TxChannel& ch, const uint64_t (&w)[8], StoreKind kind
 [[gnu::always_inline]] inline void EndpointImpl::send_inline(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept {
   const uint8_t check = wire::check_byte(ch.head, slots_log2_);
   const uint64_t header = wire::encode_header({wire::Kind::kInline, flags, static_cast<uint8_t>(n), tag}, check);
-  ch.shadow[ch.head & slots_mask_] = SlotShadow{};
+  ch.shadow[ch.head & slots_mask_] = SlotShadow{0, 0, true};
   if (wire::kVectorInlineCodec || hal::kLineStore == hal::LineStore::kTwoHalves) {
     const size_t off = static_cast<size_t>(ch.head & slots_mask_) * wire::kLine;
     // Release (x86 keeps stores in order; this tells the compiler): earlier stores stay before
@@ -188,9 +240,24 @@ void EndpointImpl::publish(TxChannel& ch, const uint64_t (&w)[8], StoreKind kind
     publish(ch, w, StoreKind::kSelfValidating);
   }
   ++ch.head;
+  ++ch.messages;
   ++stats_.tx_inline;
   ++stats_.tx_msgs;
   stats_.tx_bytes += n;
+}
+
+// Copies a payload into the pool (with its CRC32C from our buffer when checksums are on) and
+// returns the indicator's checksum word.
+uint64_t EndpointImpl::write_payload(TxSegment& seg, uint64_t pool_rel, const std::byte* data, uint64_t n) noexcept {
+  const size_t off = layout_.pool_off() + pool_rel;
+  if (!checksum_) {
+    seg.win.write(off, data, n, StoreKind::kPayload);
+    return 0;
+  }
+  const uint32_t crc = seg.win.write_with(off, data, n, StoreKind::kPayload, [](void* d, const void* s, size_t k) {
+    return copy_with_crc32c(d, s, k, ChecksumSide::kSource);
+  });
+  return wire::kChecksumPresent | crc;
 }
 
 // ---- one indicator: inline or pool message (<= CTS) ------------------------------------
@@ -227,18 +294,20 @@ Result<void> EndpointImpl::tx_one(TxChannel& ch, const std::byte* data, size_t n
   }
   if (seg.pool.free_blocks() < seg.pool.blocks() / 4) flags |= wire::flag::kAckNow;
   const uint64_t pool_rel = uint64_t{*blk} << L.block_log2();
-  seg.win.write(L.pool_off() + pool_rel, data, n, StoreKind::kPayload);
+  const uint64_t sum = write_payload(seg, pool_rel, data, n);
   seg.win.flush();  // the payload lands before the indicator that publishes it (pairs with from_peer_barrier() in peek())
   const uint8_t check = wire::check_byte(ch.head, L.slots_log2());
   uint64_t w[8];
   w[0] = wire::encode_header({wire::Kind::kPool, flags, 0, tag}, check);
   w[1] = checked(pool_rel >> 6, check);
   w[2] = checked(n, check);
-  for (size_t i = 3; i < 8; ++i) w[i] = checked(0, check);
-  ch.shadow[ch.head & (K - 1)] = SlotShadow{*blk, nb};
+  w[3] = checked(sum, check);
+  for (size_t i = 4; i < 8; ++i) w[i] = checked(0, check);
+  ch.shadow[ch.head & (K - 1)] = SlotShadow{*blk, nb, true};
   charge_blocks(ch, nb);
   publish(ch, w, StoreKind::kIndicator);
   ++ch.head;
+  ++ch.messages;
   ++stats_.tx_pool;
   ++stats_.tx_msgs;
   stats_.tx_bytes += n;
@@ -283,7 +352,7 @@ Result<bool> EndpointImpl::tx_large_step(SendRequest& r) noexcept {
     }
     const uint64_t len = std::min(piece, r.size - r.sent);
     const uint64_t pool_rel = (uint64_t{r.region_first} << L.block_log2()) + r.next_slice * piece;
-    seg.win.write(L.pool_off() + pool_rel, r.data + r.sent, len, StoreKind::kPayload);
+    const uint64_t sum = write_payload(seg, pool_rel, r.data + r.sent, len);
     seg.win.flush();  // the piece lands before the indicator that publishes it (pairs with from_peer_barrier() in peek())
     const bool last = r.sent + len == r.size;
     const uint8_t check = wire::check_byte(ch.head, L.slots_log2());
@@ -294,9 +363,10 @@ Result<bool> EndpointImpl::tx_large_step(SendRequest& r) noexcept {
     w[2] = checked(len, check);
     w[3] = checked(r.sent, check);
     w[4] = checked(r.size, check);
-    for (size_t i = 5; i < 8; ++i) w[i] = checked(0, check);
+    w[5] = checked(sum, check);
+    for (size_t i = 6; i < 8; ++i) w[i] = checked(0, check);
     // The last piece owns the region: acknowledging it frees the whole CTS.
-    ch.shadow[ch.head & (K - 1)] = last ? SlotShadow{r.region_first, r.region_blocks} : SlotShadow{};
+    ch.shadow[ch.head & (K - 1)] = last ? SlotShadow{r.region_first, r.region_blocks, true} : SlotShadow{};
     publish(ch, w, StoreKind::kIndicator);
     slice_owner = ch.head + 1;
     ++ch.head;
@@ -305,6 +375,7 @@ Result<bool> EndpointImpl::tx_large_step(SendRequest& r) noexcept {
     ++stats_.tx_pieces;
   }
   r.region_held = false;  // owned by the last piece's slot now
+  ++ch.messages;
   ++stats_.tx_msgs;
   stats_.tx_bytes += r.size;
   return true;
@@ -381,7 +452,13 @@ int EndpointImpl::progress_requests() noexcept {
       }
     } else if (ch.state != ChannelState::kOk) {  // the link went down under a message in pieces
       abort_large(r);
-      finish_request(r, tl::unexpected(channel_error(ch, "send")));
+      finish_request(r, ch.state == ChannelState::kResyncing || ch.state == ChannelState::kLinkDown
+                            ? fail(Errc::kLinkDown,
+                                   "send: the link to node %u went down while the message of %llu bytes to rank (%u, "
+                                   "%u) was going out in pieces (%llu bytes sent); it was not delivered: send it again",
+                                   ch.dst.node, static_cast<unsigned long long>(r.size), ch.dst.node, ch.dst.local,
+                                   static_cast<unsigned long long>(r.sent))
+                            : tl::unexpected(channel_error(ch, "send")));
       ++work;
       continue;
     }
@@ -423,7 +500,10 @@ SendRequest* EndpointImpl::find_request(SendHandle h) noexcept {
   const size_t n = msg.size();
   if (dst.node >= nodes_ || dst.local >= ppn_ || n > inline_max_) return false;
   TxChannel& ch = tx_[size_t{dst.node} * ppn_ + dst.local];
-  if (ch.head >= ch.fast_until || ch.presence.load64(wire::presence::kState) == wire::presence::kGone) return false;
+  // The receiver's presence line (local memory) says whether it left or was restarted.
+  if (ch.head >= ch.fast_until || ch.presence.load64(wire::presence::kState) == wire::presence::kGone ||
+      ch.presence.load64(wire::presence::kIncarnation) != ch.target)
+    return false;
   send_inline(ch, msg.data(), n, tag, 0);
   return true;
 }
@@ -443,6 +523,11 @@ Result<void> EndpointImpl::try_send_slow(Rank dst, std::span<const std::byte> ms
                 msg.size(), static_cast<unsigned long long>(config().cts));
   maybe_check_links();
   TxChannel& c = **ch;
+  if (c.presence.load64(wire::presence::kIncarnation) != c.target ||
+      c.presence.load64(wire::presence::kState) == wire::presence::kGone)
+    check_peers(now_ns());  // the receiver left or restarted: settle its channel first
+  else
+    maybe_check_peers();
   if (c.next_ticket != c.serving_ticket) {  // isends to this receiver go first (order per pair)
     progress_requests();
     if (c.next_ticket != c.serving_ticket) return tl::unexpected(Error(Errc::kWouldBlock));
@@ -450,7 +535,7 @@ Result<void> EndpointImpl::try_send_slow(Rank dst, std::span<const std::byte> ms
   if (auto a = tx_admit(c); !a) return a;
   auto r = tx_one(c, msg.data(), msg.size(), tag);
   // Healthy and sent: the fast path may take the next messages, up to half the postbox.
-  if (r && c.state == ChannelState::kOk && c.lost_unreported == 0 && c.next_ticket == c.serving_ticket &&
+  if (r && c.state == ChannelState::kOk && c.unreported == 0 && c.next_ticket == c.serving_ticket &&
       c.seg->created)
     c.fast_until = c.released + half_slots_;
   return r;
@@ -474,11 +559,14 @@ Result<void> EndpointImpl::send_slow(Rank dst, std::span<const std::byte> msg, u
     auto r = try_send(dst, msg, tag);
     if (r || r.error().code() != Errc::kWouldBlock) return r;
     if (wait_check_due(spin)) {
-      if (deadline == 0) deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
+      if (deadline == 0) deadline = deadline_from_now();
       if (auto w = wait_check(deadline, dst, "send", "room in its postbox or buffer pool (acknowledgements)"); !w)
         return w;
     }
     progress();
+    // Blocked for a while: take in what others sent us, so that a sender blocked on us (maybe
+    // the very receiver we wait for) can go on.
+    if (spin >= 1023 && drain_incoming()) deadline = 0;
     cpu_pause();
   }
 }
@@ -519,7 +607,7 @@ Result<void> EndpointImpl::wait(SendHandle h) noexcept {
     if (wait_check_due(spin)) {
       // The deadline restarts whenever the receiver makes room for another piece.
       if (deadline == 0 || r->sent != progress_seen) {
-        deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
+        deadline = deadline_from_now();
         progress_seen = r->sent;
       }
       if (auto w = wait_check(deadline, r->ch->dst, "send", "acknowledgements to reuse its memory"); !w) {
@@ -531,6 +619,7 @@ Result<void> EndpointImpl::wait(SendHandle h) noexcept {
       }
     }
     progress();
+    if (spin >= 1023 && drain_incoming()) deadline = 0;  // as in send_slow()
     cpu_pause();
   }
 }

@@ -3,11 +3,21 @@
 // word written with a single store, so a field is never torn on the link.
 //
 // Who writes what (each line has exactly one writer, so no atomics cross the bridge):
-//   presence line   process p, into every node's window from p's node       (job membership)
+//   presence line   process p, into every node's window from p's node       (membership, liveness)
 //   segment header  sender s, first line of its data segment on node k       (c31: created on first use)
-//   postbox header  sender s, one per receiver r of node k                   (epoch after a link resync)
+//   postbox header  sender s, one per receiver r of node k                   (epoch: start of a channel,
+//                                                                             a link resync, a restart)
 //   postbox slot    sender s, the indicator ring of r's postbox              (c1-c3, c9)
 //   ack block       receiver r, on the sender's node: section s, block r     (c32-c38)
+//
+// Incarnations: every endpoint draws a random non-zero 64-bit incarnation when it starts. A
+// process restarted under the same rank is a new incarnation; headers and acks name the
+// incarnations they belong to, so that nothing written for (or by) an earlier incarnation is
+// taken for the current one.
+//
+// Everything a peer wrote is untrusted: the decode_* and check_* functions below are the only
+// parsers of peer-written words, pure functions with no access to memory beyond their
+// arguments (fuzzed in tests/fuzz).
 #pragma once
 
 #include <bit>
@@ -33,8 +43,12 @@ inline constexpr uint64_t kLow56 = (1ull << 56) - 1;
 //   word 0   check:8 | kind:4 flags:4 | inline_len:8 | reserved:8 | tag:32
 //   inline   words 1..7: 7 payload bytes each (49 bytes)
 //   pool     word 1: pool offset / 64   word 2: length
+//            word 3: payload checksum (see below)
 //   piece    word 1: pool offset / 64   word 2: piece length
 //            word 3: offset of the piece in the message   word 4: message length
+//            word 5: payload checksum of the piece
+//   checksum word: bit 32 = present (the sender runs with Config::checksum), bits 0..31 the
+//   CRC32C of the payload bytes the indicator points to
 enum class Kind : uint8_t { kInline = 1, kPool = 2, kPiece = 3 };
 
 namespace flag {
@@ -138,36 +152,119 @@ inline void unpack_inline(const uint64_t words[8], size_t n, void* dst) noexcept
   if (off < n) store_tail(d + off, words[w], n - off);
 }
 
+inline constexpr uint64_t kChecksumPresent = 1ull << 32;
+
+// A decoded, bounds-checked indicator.
+struct Indicator {
+  Kind kind = Kind::kInline;
+  uint8_t flags = 0;
+  uint32_t tag = 0;
+  uint64_t len = 0;        // bytes in this indicator (inline, pool message, or piece)
+  uint64_t pool_off = 0;   // byte offset in the sender's pool (pool, piece)
+  uint64_t msg_off = 0;    // piece: offset of the piece in the message
+  uint64_t total = 0;      // message length (== len unless a piece)
+  uint64_t checksum = 0;   // kChecksumPresent | crc32c, or 0
+  uint64_t words[8] = {};
+  bool ends_message() const noexcept { return kind != Kind::kPiece || (flags & flag::kLastPiece) != 0; }
+};
+
+// What a receiver accepts, from its own layout (never from the peer).
+struct IndicatorLimits {
+  uint32_t inline_max = 0;
+  uint64_t pool_size = 0, cts = 0, piece_size = 0, max_message = 0;
+};
+
+enum class Decode : uint8_t { kNotYet, kOk, kBad };
+// Why an indicator was refused: which field, its value, the limit it broke.
+struct Refusal {
+  const char* what = "";
+  uint64_t value = 0, limit = 0;
+};
+
+// Decodes the 64-byte line `w` as the indicator of the sequence number whose check byte is
+// `check`. kNotYet: some word the indicator needs has not landed (it still carries another
+// lap's check byte). kBad: a whole indicator whose fields break `lim` (`why` says which).
+Decode decode_indicator(const uint64_t (&w)[8], uint8_t check, const IndicatorLimits& lim, Indicator& out,
+                        Refusal& why) noexcept;
+
 // ---- Segment header (first line of a sender's data segment) ----------------------------
-inline constexpr uint64_t kSegmentMagic = 0x3147455358425050ull;  // "PPBXSEG1"
+inline constexpr uint64_t kSegmentMagic = 0x3247455358425050ull;  // "PPBXSEG2"
 namespace seg {
 inline constexpr size_t kMagic = 0;        // kSegmentMagic, written last at creation
 inline constexpr size_t kFingerprint = 8;  // Layout::fingerprint() of the sender
 inline constexpr size_t kPid = 16;         // diagnostics
+inline constexpr size_t kIncarnation = 24; // the sender's incarnation, written first at creation
 }  // namespace seg
 
 // ---- Postbox header (one line before each receiver's slots) ----------------------------
+//
+// A seqlock: the sender zeroes the epoch, writes the other words, flushes, and writes the new
+// epoch last; a reader that reads the same non-zero epoch before and after the other words
+// has a consistent header. A receiver follows (adopts) an epoch only when the header names its
+// own incarnation and the sender incarnation of the segment.
 namespace postbox {
-inline constexpr size_t kEpoch = 0;      // bumped by the sender at each link resync
-inline constexpr size_t kStartSeq = 8;   // first sequence number of that epoch
+inline constexpr size_t kEpoch = 0;        // 1, 2, ... per sender incarnation; 0 while being written
+inline constexpr size_t kStartSeq = 8;     // first sequence number of that epoch
+inline constexpr size_t kTarget = 16;      // the receiver incarnation this epoch is for
+inline constexpr size_t kSender = 24;      // the sender incarnation
 }  // namespace postbox
 
+struct PostboxHeader {
+  uint64_t epoch = 0, start = 0, target = 0, sender = 0;
+};
+
 // ---- Ack block (receiver -> sender, in the sender's node) ------------------------------
+//
+//   word 0  released:48 | epoch:16   messages whose memory the sender may reuse (cumulative)
+//   word 1  delivered:48 | epoch:16  when the receiver adopted that epoch: the sequence number
+//                                    up to which it delivers (a message boundary); the sender
+//                                    reports the messages after it as lost
+//   word 2  the sender incarnation the receiver follows
+// Following a new sender incarnation, the receiver first stores 0 into word 0, then word 2,
+// then words 1 and 0: a sender that reads its own incarnation in word 2 before word 0 can
+// never see a count written for an earlier incarnation. Epochs tell apart counts written for
+// earlier epochs (a link outage, a restarted receiver).
 namespace ack {
-inline constexpr size_t kReleased = 0;   // messages whose memory the sender may reuse (cumulative)
-inline constexpr size_t kEpoch = 8;      // the postbox epoch the receiver has adopted
-inline constexpr size_t kDelivered = 16; // messages delivered when that epoch was adopted
+inline constexpr size_t kReleased = 0;
+inline constexpr size_t kDelivered = 8;
+inline constexpr size_t kSender = 16;
 }  // namespace ack
+inline constexpr uint64_t kCountMask = (1ull << 48) - 1;
+constexpr uint64_t ack_word(uint64_t count, uint64_t epoch) noexcept {
+  return ((count & kCountMask) << 16) | (epoch & 0xffff);
+}
+constexpr uint16_t ack_epoch(uint64_t w) noexcept { return static_cast<uint16_t>(w); }
+constexpr uint64_t ack_count(uint64_t w) noexcept { return w >> 16; }
+
+// The sender's view of one ack word 0. kStale: written for another epoch (or not yet for
+// ours): no news. kOk: `released` is the new count. kBad: the count runs backwards or past
+// what was sent (a buggy or malicious receiver).
+enum class AckCheck : uint8_t { kStale, kOk, kBad };
+AckCheck check_ack(uint64_t word, uint64_t epoch, uint64_t released_before, uint64_t head,
+                   uint64_t& released) noexcept;
 
 // ---- Presence line (one per process, in every node's window from its node) --------------
-inline constexpr uint64_t kPresenceMagic = 0x45534e4553455250ull;  // "PRESENSE"
+inline constexpr uint64_t kPresenceMagic = 0x32534e4553455250ull;  // "PRESENS2"
 namespace presence {
-inline constexpr size_t kMagic = 0;        // kPresenceMagic, written last
+inline constexpr size_t kMagic = 0;        // kPresenceMagic, written last the first time
 inline constexpr size_t kState = 8;        // State
 inline constexpr size_t kFingerprint = 16; // Layout::fingerprint()
 inline constexpr size_t kPid = 24;
-inline constexpr size_t kIncarnation = 32; // random per endpoint: a restarted process differs
+inline constexpr size_t kIncarnation = 32; // random per endpoint: a restarted process differs;
+                                           //   written after the fields above (release)
+inline constexpr size_t kHeartbeat = 40;   // bumped every heartbeat period while the process lives
+inline constexpr size_t kHeartbeatMs = 48; // the period; 0: the process does not beat (its
+                                           //   backend tells its death another way)
 enum State : uint64_t { kAbsent = 0, kUp = 1, kGone = 2 };
 }  // namespace presence
+
+struct Presence {
+  uint64_t state = presence::kAbsent;
+  uint64_t incarnation = 0, fingerprint = 0, pid = 0, heartbeat = 0, heartbeat_ms = 0;
+};
+// A presence line as read (magic, incarnation, then the other fields). Anything but a valid
+// magic and a non-zero incarnation reads as absent; an unknown state reads as absent too.
+Presence decode_presence(uint64_t magic, uint64_t incarnation, uint64_t state, uint64_t fingerprint, uint64_t pid,
+                         uint64_t heartbeat, uint64_t heartbeat_ms) noexcept;
 
 }  // namespace pbx::wire

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -277,6 +278,7 @@ Result<std::unique_ptr<LoopbackDevice>> LoopbackDevice::open(const std::string& 
   dev->info_.db_valid_mask = ~uint64_t{0};
   dev->info_.window_size = h.window_size;
   dev->info_.outbound_mem_type = MemType::kWriteBack;
+  dev->info_.liveness = Liveness::kProcessTable;
   dev->peer_files_.resize(h.nodes);
   dev->outbound_.resize(h.nodes);
   dev->outbound_up_.assign(h.nodes, 0);
@@ -457,6 +459,34 @@ Result<uint64_t> LoopbackDevice::db_wait(NodeIdx peer, uint64_t timeout_ns) {
     // Sleeps only if no ring happened since `seq` was read (no lost wake-up).
     ::syscall(SYS_futex, fw, FUTEX_WAIT, seq, &ts, nullptr, 0);
   }
+}
+
+}  // namespace pbx::hal
+
+namespace pbx::hal {
+
+ProcessState LoopbackDevice::process_state(NodeIdx /*node*/, uint64_t pid) noexcept {
+  if (pid == 0 || pid > static_cast<uint64_t>(INT32_MAX)) return ProcessState::kUnknown;
+  Watched* w = nullptr;
+  for (Watched& x : watched_)
+    if (x.pid == pid) w = &x;
+  if (w == nullptr) {
+    // First question about this process: a pidfd follows it from now on. ESRCH: already gone.
+    const long fd = ::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0);
+    if (fd < 0 && errno != ESRCH) return ProcessState::kUnknown;  // pidfds unsupported (Linux < 5.3)
+    try {
+      watched_.push_back({pid, UniqueFd(static_cast<int>(fd))});
+    } catch (...) {
+      if (fd >= 0) ::close(static_cast<int>(fd));
+      return ProcessState::kUnknown;
+    }
+    w = &watched_.back();
+  }
+  if (!w->pidfd) return ProcessState::kDead;
+  pollfd p{w->pidfd.get(), POLLIN, 0};
+  const int n = ::poll(&p, 1, 0);  // readable once the process has exited
+  if (n < 0) return ProcessState::kUnknown;
+  return n > 0 ? ProcessState::kDead : ProcessState::kAlive;
 }
 
 }  // namespace pbx::hal

@@ -69,14 +69,27 @@ struct PBX_API Config {
   uint32_t timeout_ms = 10'000;           // 1..86'400'000
   // Outstanding isend() requests per endpoint.
   uint32_t max_pending_sends = 16;        // 1..1024
+  // A peer that left or died is named (Errc::kPeerGone) within about this long, whatever
+  // timeout_ms is. Backends that cannot see a process die (NTB, ivshmem) learn it from
+  // heartbeats, which a small thread of this endpoint writes every peer_timeout_ms / 4.
+  uint32_t peer_timeout_ms = 1000;        // 20..86'400'000; at most timeout_ms takes effect
+  // End-to-end payload integrity: the sender puts a CRC32C of every pool message and piece in
+  // its indicator, the receiver checks it (Errc::kDataCorrupt for that message only).
+  // Receivers check whatever carries a checksum, so processes may differ here.
+  bool checksum = false;
+  // While blocked in a send (or waiting for one), a process copies messages out of its
+  // postboxes into its own memory, up to this many bytes, so that senders blocked on it go on.
+  uint64_t hold_limit = 64ull << 20;      // 0 (never) .. 64 GiB
 
   // Checks every field; the error names the field, its value and its limits.
   [[nodiscard]] Result<void> validate() const;
   uint32_t effective_ack_batch() const noexcept { return ack_batch != 0 ? ack_batch : postbox_slots / 4; }
   uint64_t piece_size() const noexcept { return cts / cts_slices; }
+  uint32_t effective_peer_timeout_ms() const noexcept { return peer_timeout_ms < timeout_ms ? peer_timeout_ms : timeout_ms; }
   // Reads PBX_POSTBOX_SLOTS, PBX_POOL_SIZE, PBX_BLOCK_SIZE, PBX_CTS, PBX_CTS_SLICES,
-  // PBX_INLINE_MAX, PBX_MAX_MESSAGE, PBX_ACK_BATCH, PBX_TIMEOUT_MS, PBX_MAX_PENDING_SENDS
-  // over `base` (sizes accept K, M, G suffixes). A malformed value is an error naming it.
+  // PBX_INLINE_MAX, PBX_MAX_MESSAGE, PBX_ACK_BATCH, PBX_TIMEOUT_MS, PBX_MAX_PENDING_SENDS,
+  // PBX_PEER_TIMEOUT_MS, PBX_CHECKSUM (0/1, off/on, none/crc32c), PBX_HOLD_LIMIT over `base`
+  // (sizes accept K, M, G suffixes). A malformed value is an error naming it.
   [[nodiscard]] static Result<Config> from_env(const Config& base);
   [[nodiscard]] static Result<Config> from_env();
 };

@@ -36,7 +36,7 @@ enum {
   PBX_EAGAIN = -4,        /* would block: retry */
   PBX_ETIMEDOUT = -5,
   PBX_ENOTUP = -6,        /* a peer never came up */
-  PBX_EGONE = -7,         /* a peer left */
+  PBX_EGONE = -7,         /* a peer left or died */
   PBX_ELINKDOWN = -8,
   PBX_EPROTO = -9,        /* a peer wrote garbage into shared memory */
   PBX_EMISMATCH = -10,    /* peers use different configurations */
@@ -46,7 +46,8 @@ enum {
   PBX_ENOTSUP = -14,
   PBX_EBUSY = -15,
   PBX_EIO = -16,
-  PBX_ECANCELED = -17
+  PBX_ECANCELED = -17,
+  PBX_ECORRUPT = -18      /* a message failed its checksum: that message was dropped */
 };
 
 typedef struct pbx_endpoint pbx_endpoint;

@@ -9,7 +9,11 @@
 //
 // Semantics:
 //   * Each sender->receiver pair is a one-way channel (c40): messages arrive in the order they
-//     were sent, exactly once; or the sender gets an error that says which were not delivered.
+//     were sent, exactly once, intact; or the sender gets an error that says which were not
+//     delivered (take_lost() numbers them).
+//   * A peer that leaves or dies is named (Errc::kPeerGone) within Config::peer_timeout_ms by
+//     every call that involves it; a process restarted under the same rank is a new
+//     incarnation: channels to it resume, and nothing sent to the earlier one reaches it.
 //   * send() returns once the message is in the receiver's postbox (the caller's buffer is free
 //     again); it waits for room while the postbox or pool is full. try_send() never waits.
 //   * Progress is made by polling inside these calls; there is no hidden thread.
@@ -21,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "pbx/api.h"
@@ -56,12 +61,32 @@ struct Stats {
   uint64_t ack_segments_created = 0;
   uint64_t bad_indicators = 0;      // malformed indicators from a peer (dropped, reported)
   uint64_t bad_acks = 0;            // malformed acknowledgements from a peer
+  uint64_t bad_checksums = 0;       // messages whose payload failed its checksum (reported, dropped)
   uint64_t link_down_events = 0, link_resyncs = 0, lost_on_link_down = 0;
+  uint64_t peers_gone = 0;          // peers that left or died
+  uint64_t peer_restarts = 0;       // peers seen again as a new incarnation
+  uint64_t lost_on_peer_gone = 0;   // messages not acknowledged by a peer before it left or died
+  uint64_t held_messages = 0;       // messages copied into local memory (drained, or in pieces paused)
+  uint64_t partials_dropped = 0;    // messages in pieces whose sender gave up, died or restarted
+};
+
+// Messages to one receiver that were sent (send() returned, or isend() completed) but will not
+// be delivered: the link went down before they landed, or the receiver left or died before it
+// acknowledged them (it may have received some of those). Messages to a receiver are numbered
+// from 0 in the order they completed (Endpoint::messages_sent(dst) is the next number).
+struct LostMessages {
+  Rank dst;
+  uint64_t first = 0;
+  uint64_t count = 0;
+  Errc reason = Errc::kLinkDown;  // kLinkDown or kPeerGone
 };
 
 // A received message borrowed in place (zero-copy). Valid until released (destruction or
 // Endpoint::release); its memory is handed back to the sender only then. Must not outlive
-// its Endpoint. Messages above the CTS arrive in pieces and cannot be borrowed: use recv().
+// its Endpoint. Messages above the CTS arrive in pieces: a view of one is a copy the endpoint
+// assembles in its own memory (as are messages it drained while blocked in a send). A view
+// into the pool of a sender that dies and is restarted may change under the reader: copy what
+// must outlive its sender (recv()).
 class PBX_API MessageView {
  public:
   MessageView() = default;
@@ -86,6 +111,8 @@ class PBX_API MessageView {
   uint32_t tag_ = 0;
   uint32_t channel_ = 0;
   uint64_t seq_ = 0;
+  uint64_t sender_ = 0;   // the sender incarnation whose pool holds it
+  void* held_ = nullptr;  // a message held in the endpoint's memory, owned by the view
   alignas(8) std::byte inline_[56] = {};  // inline messages are unpacked here
 };
 
@@ -137,14 +164,20 @@ class PBX_API Endpoint {
   // true once the send completed; an error if it failed.
   [[nodiscard]] Result<bool> test(SendHandle h) noexcept;
   [[nodiscard]] Result<void> wait(SendHandle h) noexcept;
+  // The next report of lost messages, oldest first (see LostMessages), or nothing. The first
+  // send to that receiver after a loss also fails with the loss as its error.
+  [[nodiscard]] std::optional<LostMessages> take_lost() noexcept;
+  // Messages completed to `dst` so far: the number the next completed message gets.
+  uint64_t messages_sent(Rank dst) const noexcept;
 
   // ---- receiving ----------------------------------------------------------------------
   // Receives the next message from `src` (or anyone) into `buf`, waiting up to timeout_ms.
   // If the message does not fit, fails with Errc::kBufferTooSmall and leaves it pending
   // (probe() tells its size).
   [[nodiscard]] Result<RecvInfo> recv(std::span<std::byte> buf, Rank src = kAnySource) noexcept;
-  // Receives if a message is waiting, else Errc::kWouldBlock. Once a message above the CTS
-  // has started to arrive it is received whole (its pieces follow promptly).
+  // Receives if a message is waiting, else Errc::kWouldBlock; never waits. A message above the
+  // CTS whose pieces are still arriving is assembled in the endpoint's memory meanwhile (and
+  // a sender that stalls holds up nobody).
   [[nodiscard]] Result<RecvInfo> try_recv(std::span<std::byte> buf, Rank src = kAnySource) noexcept;
   // Describes the next message without receiving it, or Errc::kWouldBlock.
   [[nodiscard]] Result<RecvInfo> probe(Rank src = kAnySource) noexcept;

@@ -121,7 +121,9 @@ TEST(Api, ZeroCopyViewsPointIntoThePoolAndHoldMemoryUntilReleased) {
   // Released out of order: nothing is acknowledged until the first one is released.
   auto spy = *hal::LoopbackDevice::open(job.spec().name, hal::NodeIdx(0));
   const auto L = *detail::Layout::compute(shape, cfg, 0);
-  auto acked = [&] { return spy->local_mw(hal::NodeIdx(1))->load64(L.ack_off(0, 0) + wire::ack::kReleased); };
+  auto acked = [&] {
+    return wire::ack_count(spy->local_mw(hal::NodeIdx(1))->load64(L.ack_off(0, 0) + wire::ack::kReleased));
+  };
   eps[1].release(*v3);
   eps[1].release(*v2);
   ASSERT_FALSE(eps[1].try_recv_view());  // idle: acknowledges what it can

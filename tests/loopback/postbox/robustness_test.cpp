@@ -290,8 +290,10 @@ TEST(Robustness, AGarbageAcknowledgementClosesOnlyThatChannel) {
   auto eps = make_endpoints(job, shape, cfg);
   const Layout L = *Layout::compute(shape, cfg, 0);
   ASSERT_TRUE(eps[0].send(Rank{1, 0}, bytes(std::string("x"))));
+  std::vector<std::byte> got(16);
+  ASSERT_TRUE(eps[1].recv(got));  // the receiver follows the channel (its ack block names the sender)
   Scribbler bug(job, 1, 0);  // node 1 writes into node 0's ack segment
-  bug.put(L.ack_off(0, 0) + wire::ack::kReleased, 1000);  // more than was ever sent
+  bug.put(L.ack_off(0, 0) + wire::ack::kReleased, wire::ack_word(1000, 1));  // more than was ever sent, in its epoch
   Result<void> r;
   for (int i = 0; i < 20 && r; ++i) r = eps[0].try_send(Rank{1, 0}, bytes(std::string("y")));
   ASSERT_FALSE(r);

@@ -34,6 +34,7 @@ enum class Errc : uint8_t {
   kBusy,                 // the resource is held by someone else
   kIoError,              // a system call failed for another reason (errno in the message)
   kCancelled,            // the operation was abandoned (for example a message cut short)
+  kDataCorrupt,          // a message's payload failed its checksum (that message is dropped)
 };
 
 // Short stable name of a code ("would_block"), for logs and the C API.

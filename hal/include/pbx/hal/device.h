@@ -29,6 +29,14 @@
 
 namespace pbx::hal {
 
+// How this backend learns that a process of the job died (kill -9, a crash) without saying so.
+enum class Liveness : uint8_t {
+  kProcessTable,  // the processes share this host's process table: process_state() tells
+  kNodeManager,   // a node manager (postboxd) watches its clients and marks the dead ones gone
+  kHeartbeat,     // nothing else: processes bump a heartbeat in their presence lines
+};
+enum class ProcessState : uint8_t { kUnknown, kAlive, kDead };
+
 struct DeviceInfo {
   std::string backend;          // "loopback", "ivshmem", "intel-gen3", ...
   std::string name;             // job name or PCI address, for messages
@@ -38,6 +46,7 @@ struct DeviceInfo {
   uint64_t db_valid_mask = 0;   // doorbell bits per peer
   size_t window_size = 0;       // bytes of each outbound / inbound window
   MemType outbound_mem_type = MemType::kWriteBack;
+  Liveness liveness = Liveness::kHeartbeat;
 };
 
 // A window as another process maps it: mmap(nullptr, length, prot, MAP_SHARED, fd, offset).
@@ -89,6 +98,10 @@ class Device {
   // Waits until a doorbell bit from `peer` is set or `timeout_ns` passes; returns the bits
   // (0 on time-out). The default polls; backends with interrupts (eventfd, futex) override.
   [[nodiscard]] virtual Result<uint64_t> db_wait(NodeIdx peer, uint64_t timeout_ns);
+
+  // Whether process `pid` of node `node` still runs, where the backend can see it (Liveness::
+  // kProcessTable); kUnknown elsewhere. Cold path: may make a system call.
+  virtual ProcessState process_state(NodeIdx node, uint64_t pid) noexcept;
 
   // The windows of every node (index = node), as files another process can map. The fds stay
   // owned by this device. The default: Errc::kNotSupported (the backend cannot share them).

@@ -90,6 +90,16 @@ class OutboundWindow final {
     if (rec_ != nullptr) rec_->on_store(rec_base_ + off, n, kind);
   }
 
+  // The same through a copy routine of the caller's, `copy(dst, src, n)`, that may compute
+  // something on the way (a checksum of the source); returns what it returns.
+  template <class Copy>
+  auto write_with(size_t off, const void* src, size_t n, StoreKind kind, Copy&& copy) noexcept {
+    assert(off + n <= size_);
+    auto r = copy(base_ + off, src, n);
+    if (rec_ != nullptr) rec_->on_store(rec_base_ + off, n, kind);
+    return r;
+  }
+
   // One naturally aligned 8-byte store: single-copy atomic, never torn on the link.
   void store64(size_t off, uint64_t v, StoreKind kind) noexcept {
     assert(off % 8 == 0 && off + 8 <= size_);
@@ -198,6 +208,12 @@ class InboundWindow final {
   void read(size_t off, void* dst, size_t n) const noexcept {
     assert(off + n <= size_);
     window_copy(dst, base_ + off, n);
+  }
+  // The same through a copy routine of the caller's (see OutboundWindow::write_with).
+  template <class Copy>
+  auto read_with(size_t off, void* dst, size_t n, Copy&& copy) const noexcept {
+    assert(off + n <= size_);
+    return copy(dst, base_ + off, n);
   }
   const std::byte* at(size_t off) const noexcept {
     assert(off <= size_);

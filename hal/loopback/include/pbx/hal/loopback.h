@@ -79,6 +79,9 @@ class LoopbackDevice final : public Device {
   // The node files: outbound to k = node k's file at window_size * self (read-write), inbound
   // from k = this node's file at window_size * k. Sparse: commit ranges with fallocate().
   Result<std::vector<NodeWindowsExport>> export_windows() override;
+  // Every process of a loopback job runs on this host: a pidfd per peer process tells when it
+  // exits (a pid that is reused later is not mistaken for it).
+  ProcessState process_state(NodeIdx node, uint64_t pid) noexcept override;
 
   // Forces the link to `peer` down or up (the same as LoopbackJob::set_link).
   [[nodiscard]] Result<void> force_link(NodeIdx peer, bool up);
@@ -99,6 +102,11 @@ class LoopbackDevice final : public Device {
   std::vector<MmapRegion> outbound_;      // one per peer
   std::vector<uint8_t> outbound_up_;      // what the current mapping of each window is
   std::vector<uint32_t> seen_generation_;
+  struct Watched {
+    uint64_t pid;
+    UniqueFd pidfd;  // invalid: the process had already gone when first asked about
+  };
+  std::vector<Watched> watched_;
 };
 
 }  // namespace pbx::hal
