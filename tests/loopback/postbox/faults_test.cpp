@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "layout.h"
+#include "pbx/hal/loopback.h"
 #include "support/loopback_job.h"
 
 namespace pbx {
@@ -294,6 +296,152 @@ TEST(Faults, AllToAllRoundsOfBlockingSendsNeverStall) {
     return ep->close() ? 0 : 6;
   });
   for (uint32_t r = 0; r < shape.size(); ++r) EXPECT_EQ(status[r], 0) << "rank " << r;
+}
+
+
+// ---- a peer restarted under the same rank ---------------------------------------------------
+
+// (1, 0) is killed and started again. Messages sent to the dead incarnation are reported lost
+// (take_lost), never delivered to the new one; both directions resume with the new one.
+TEST(Faults, ARestartedPeerResumesAndGetsNothingMeantForItsEarlierIncarnation) {
+  const JobShape shape{2, 1};
+  Config cfg;
+  cfg.timeout_ms = 60000;
+  auto job = make_job(shape, cfg);
+  Signal up1;
+  const pid_t first = spawn_rank(job, shape, Rank{1, 0}, cfg, up1, [](Endpoint& ep) {
+    std::vector<std::byte> b(64);
+    auto g = ep.recv(b, Rank{0, 0});  // "before"
+    if (!g || g->tag != 1) return 3;
+    if (!ep.send(Rank{0, 0}, bytes(std::string("first incarnation")), 10)) return 4;
+    ::pause();
+    return 0;
+  });
+  auto ep = open_endpoint(job, shape, Rank{0, 0}, cfg);
+  ASSERT_TRUE(ep) << ep.error().message();
+  ASSERT_TRUE(up1.wait());
+  ASSERT_TRUE(ep->send(Rank{1, 0}, bytes(std::string("before")), 1));
+  std::vector<std::byte> b(64000);
+  auto g = ep->recv(b, Rank{1, 0});
+  ASSERT_TRUE(g) << g.error().message();
+  EXPECT_EQ(g->tag, 10u);
+  ::kill(first, SIGKILL);
+  EXPECT_EQ(exit_code(first), 128 + SIGKILL);
+  // Sent into the dead incarnation's postbox before anyone notices: never delivered.
+  const uint64_t stale_number = ep->messages_sent(Rank{1, 0});
+  auto stale = ep->send(Rank{1, 0}, bytes(std::string("stale")), 2);
+  auto stale_pool = ep->send(Rank{1, 0}, bytes(pattern(5000, 0, 2)), 3);
+
+  Signal up2;
+  const pid_t second = spawn_rank(job, shape, Rank{1, 0}, cfg, up2, [](Endpoint& e) {
+    std::vector<std::byte> buf(64000);
+    auto m = e.recv(buf, Rank{0, 0});
+    if (!m) return 3;
+    if (m->tag != 4) return 10 + static_cast<int>(m->tag);  // anything older is a violation
+    if (!e.send(Rank{0, 0}, bytes(std::string("second incarnation")), 20)) return 5;
+    return e.close() ? 0 : 6;
+  });
+  ASSERT_TRUE(up2.wait());
+  // Sends to (1, 0) fail with peer_gone until its new incarnation is seen, then go through.
+  Result<void> s;
+  for (int i = 0; i < 100000; ++i) {
+    s = ep->send(Rank{1, 0}, bytes(std::string("after")), 4);
+    if (s) break;
+    ASSERT_TRUE(s.error().code() == Errc::kPeerGone || s.error().code() == Errc::kLinkDown) << s.error().message();
+    ep->progress();
+  }
+  ASSERT_TRUE(s) << s.error().message();
+  g = ep->recv(b, Rank{1, 0});
+  ASSERT_TRUE(g) << g.error().message();
+  EXPECT_EQ(g->tag, 20u);
+  // (Polling meanwhile: the new incarnation's close waits for our acknowledgement.)
+  int st = 0;
+  while (::waitpid(second, &st, WNOHANG) == 0) ep->progress();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
+  EXPECT_EQ(ep->stats().peer_restarts, 1u);
+  // The stale messages that were sent are reported, by number (with any earlier one the dead
+  // incarnation received but had not acknowledged yet: it may or may not have got those).
+  const uint64_t stale_end = stale_number + (stale ? 1u : 0u) + (stale_pool ? 1u : 0u);
+  uint64_t covered_from = stale_end, covered_to = 0;
+  while (auto l = ep->take_lost()) {
+    EXPECT_EQ(l->dst, (Rank{1, 0}));
+    EXPECT_EQ(l->reason, Errc::kPeerGone);
+    EXPECT_LE(l->first + l->count, stale_end) << "a message after the stale ones was reported lost";
+    covered_from = std::min(covered_from, l->first);
+    covered_to = std::max(covered_to, l->first + l->count);
+  }
+  if (stale_end != stale_number) {
+    EXPECT_LE(covered_from, stale_number);
+    EXPECT_EQ(covered_to, stale_end);
+  }
+  (void)ep->close();
+}
+
+// ---- garbage in pool payloads ---------------------------------------------------------------
+
+// With Config::checksum, a payload changed after its indicator was written (a torn write, a
+// buggy peer) is an error for that message only; the next messages arrive intact.
+TEST(Faults, AScribbledPayloadFailsItsChecksumAndOnlyThatMessage) {
+  const JobShape shape{2, 1};
+  Config cfg;
+  cfg.checksum = true;
+  auto job = make_job(shape, cfg);
+  auto eps = make_endpoints(job, shape, cfg);
+  const auto L = *detail::Layout::compute(shape, cfg, 0);
+  const auto a = pattern(65536, 0, 1), c = pattern(1000, 0, 3);
+  ASSERT_TRUE(eps[0].send(Rank{1, 0}, bytes(a), 1));  // pool block 0 of (0, 0)'s pool on node 1
+  ASSERT_TRUE(eps[0].send(Rank{1, 0}, bytes(c), 3));
+  auto dev = std::move(*hal::LoopbackDevice::open(job.spec().name, hal::NodeIdx(0)));
+  auto win = *dev->peer_mw(hal::NodeIdx(1));
+  win.store64(L.segment_off(0) + L.pool_off() + 4096, 0x0badc0de0badc0deull, hal::StoreKind::kPayload);
+  std::vector<std::byte> b(65536);
+  auto g = eps[1].recv(b);
+  ASSERT_FALSE(g);
+  EXPECT_EQ(g.error().code(), Errc::kDataCorrupt) << g.error().message();
+  EXPECT_NE(g.error().message().find("rank (0, 0)"), std::string::npos) << g.error().message();
+  g = eps[1].recv(b);
+  ASSERT_TRUE(g) << g.error().message();
+  EXPECT_EQ(g->tag, 3u);
+  EXPECT_TRUE(std::equal(c.begin(), c.end(), b.begin()));
+  EXPECT_EQ(eps[1].stats().bad_checksums, 1u);
+}
+
+// The same for a message in pieces (above the CTS), assembled by non-blocking receives while
+// its sender is still sending: the whole message is the error, the next one is fine.
+TEST(Faults, AScribbledPieceFailsItsMessageAtItsEnd) {
+  const JobShape shape{2, 1};
+  Config cfg;
+  cfg.checksum = true;
+  cfg.cts = 64u << 10;
+  auto job = make_job(shape, cfg);
+  auto eps = make_endpoints(job, shape, cfg);
+  const auto L = *detail::Layout::compute(shape, cfg, 0);
+  const auto big = pattern(200000, 0, 5), small = pattern(3000, 0, 6);
+  auto h = eps[0].isend(Rank{1, 0}, bytes(big), 5);
+  ASSERT_TRUE(h) << h.error().message();
+  // The first pieces are out (the region holds cts_slices of them); scribble on the first.
+  auto dev = std::move(*hal::LoopbackDevice::open(job.spec().name, hal::NodeIdx(0)));
+  auto win = *dev->peer_mw(hal::NodeIdx(1));
+  win.store64(L.segment_off(0) + L.pool_off() + 64, 0x0badc0de0badc0deull, hal::StoreKind::kPayload);
+  std::vector<std::byte> b(200000);
+  Result<RecvInfo> g = tl::unexpected(Error(Errc::kWouldBlock));
+  bool sent = false;
+  for (int i = 0; i < 1000000 && !g && g.error().code() == Errc::kWouldBlock; ++i) {
+    if (!sent) {
+      auto t = eps[0].test(*h);
+      ASSERT_TRUE(t) << t.error().message();
+      sent = *t;
+    }
+    g = eps[1].try_recv(b);
+  }
+  ASSERT_FALSE(g);
+  EXPECT_EQ(g.error().code(), Errc::kDataCorrupt) << g.error().message();
+  while (!sent) sent = *eps[0].test(*h);
+  ASSERT_TRUE(eps[0].send(Rank{1, 0}, bytes(small), 6));
+  g = eps[1].recv(b);
+  ASSERT_TRUE(g) << g.error().message();
+  EXPECT_EQ(g->tag, 6u);
+  EXPECT_TRUE(std::equal(small.begin(), small.end(), b.begin()));
 }
 
 }  // namespace

@@ -105,3 +105,91 @@ TEST(Wire, Avx2LineStoreWritesTheScalarCodecsLine) {
 
 }  // namespace
 }  // namespace pbx::wire
+
+// ---- the parsers of peer-written words ------------------------------------------------
+
+namespace pbx::wire {
+
+namespace {
+constexpr IndicatorLimits kLimits{49, 1u << 20, 256u << 10, 64u << 10, 1u << 30};
+
+void pool_line(uint64_t (&w)[8], uint8_t check, uint64_t off, uint64_t len, uint64_t sum) {
+  w[0] = encode_header({Kind::kPool, 0, 0, 7}, check);
+  w[1] = checked(off >> 6, check);
+  w[2] = checked(len, check);
+  w[3] = checked(sum, check);
+  for (int i = 4; i < 8; ++i) w[i] = checked(0, check);
+}
+}  // namespace
+
+TEST(WireParsers, APoolIndicatorInsideThePoolDecodes) {
+  uint64_t w[8];
+  pool_line(w, 0x81, 4096, 1000, kChecksumPresent | 0x1234);
+  Indicator ind;
+  Refusal why;
+  ASSERT_EQ(decode_indicator(w, 0x81, kLimits, ind, why), Decode::kOk);
+  EXPECT_EQ(ind.pool_off, 4096u);
+  EXPECT_EQ(ind.len, 1000u);
+  EXPECT_EQ(ind.total, 1000u);
+  EXPECT_EQ(ind.checksum, kChecksumPresent | 0x1234);
+  EXPECT_TRUE(ind.ends_message());
+}
+
+TEST(WireParsers, AWordOfAnotherLapIsNotYetNeverBad) {
+  uint64_t w[8];
+  pool_line(w, 0x81, 0, 100, 0);
+  w[2] = checked(100, 0x80);  // still the previous lap's
+  Indicator ind;
+  Refusal why;
+  EXPECT_EQ(decode_indicator(w, 0x81, kLimits, ind, why), Decode::kNotYet);
+}
+
+TEST(WireParsers, EveryOutOfBoundsFieldIsRefusedAndNamed) {
+  Indicator ind;
+  Refusal why;
+  uint64_t w[8];
+  pool_line(w, 0x81, (1u << 20) - 64, 128, 0);  // runs past the pool's end
+  EXPECT_EQ(decode_indicator(w, 0x81, kLimits, ind, why), Decode::kBad);
+  EXPECT_STREQ(why.what, "pool offset + length");
+  pool_line(w, 0x81, 0, (256u << 10) + 1, 0);  // a pool message above the CTS
+  EXPECT_EQ(decode_indicator(w, 0x81, kLimits, ind, why), Decode::kBad);
+  EXPECT_STREQ(why.what, "message length");
+  pool_line(w, 0x81, 0, 10, 1ull << 40);  // checksum word with unknown bits
+  EXPECT_EQ(decode_indicator(w, 0x81, kLimits, ind, why), Decode::kBad);
+  EXPECT_STREQ(why.what, "checksum word");
+  w[0] = encode_header({static_cast<Kind>(9), 0, 0, 0}, 0x81);
+  EXPECT_EQ(decode_indicator(w, 0x81, kLimits, ind, why), Decode::kBad);
+  EXPECT_STREQ(why.what, "kind");
+  w[0] = encode_header({Kind::kInline, 0, 50, 0}, 0x81);
+  EXPECT_EQ(decode_indicator(w, 0x81, kLimits, ind, why), Decode::kBad);
+  EXPECT_STREQ(why.what, "inline length");
+  // A piece that claims to be the last but does not end its message.
+  w[0] = encode_header({Kind::kPiece, flag::kLastPiece, 0, 0}, 0x81);
+  w[1] = checked(0, 0x81);
+  w[2] = checked(1000, 0x81);
+  w[3] = checked(0, 0x81);
+  w[4] = checked(300000, 0x81);
+  w[5] = checked(0, 0x81);
+  EXPECT_EQ(decode_indicator(w, 0x81, kLimits, ind, why), Decode::kBad);
+  EXPECT_STREQ(why.what, "piece offset");
+}
+
+TEST(WireParsers, AnAckCountsOnlyInItsEpochAndNeverBackwardsOrPastWhatWasSent) {
+  uint64_t v = 0;
+  EXPECT_EQ(check_ack(ack_word(5, 3), 3, 2, 10, v), AckCheck::kOk);
+  EXPECT_EQ(v, 5u);
+  EXPECT_EQ(check_ack(ack_word(5, 2), 3, 2, 10, v), AckCheck::kStale);  // an earlier epoch's
+  EXPECT_EQ(check_ack(0, 3, 2, 10, v), AckCheck::kStale);               // never written
+  EXPECT_EQ(check_ack(ack_word(1, 3), 3, 2, 10, v), AckCheck::kBad);    // backwards
+  EXPECT_EQ(check_ack(ack_word(11, 3), 3, 2, 10, v), AckCheck::kBad);   // more than was sent
+}
+
+TEST(WireParsers, APresenceLineNeedsItsMagicAnIncarnationAndAKnownState) {
+  EXPECT_EQ(decode_presence(kPresenceMagic, 42, presence::kUp, 1, 2, 3, 4).state, presence::kUp);
+  EXPECT_EQ(decode_presence(kPresenceMagic, 42, presence::kGone, 1, 2, 3, 4).incarnation, 42u);
+  EXPECT_EQ(decode_presence(kPresenceMagic ^ 1, 42, presence::kUp, 1, 2, 3, 4).state, presence::kAbsent);
+  EXPECT_EQ(decode_presence(kPresenceMagic, 0, presence::kUp, 1, 2, 3, 4).state, presence::kAbsent);
+  EXPECT_EQ(decode_presence(kPresenceMagic, 42, 7, 1, 2, 3, 4).state, presence::kAbsent);
+}
+
+}  // namespace pbx::wire
