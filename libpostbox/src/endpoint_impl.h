@@ -72,6 +72,10 @@ struct TxChannel {
   Rank dst{};
   uint64_t target = 0;          // the receiver incarnation the epoch is for
   uint64_t resync_start = 0;    // first sequence number of the current epoch after a resync
+  uint64_t messages_at_target = 0;  // `messages` when the current target incarnation began
+  uint64_t lost_for_target = 0;     // of its messages, how many were reported lost
+  bool target_started = false;      // the two above are set
+  bool resync_owed = false;         // an outage interrupted a resync: the next epoch is one too
   uint64_t messages = 0;        // messages completed on this channel: loss reports number them
   uint64_t unreported = 0;      // lost messages the next send reports as its error
   uint64_t next_ticket = 0;     // isend order on this channel
@@ -115,7 +119,7 @@ struct RxChannel {
   hal::OutboundWindow ack;      // our ack block on the sender's node (remote, one line)
   uint64_t* release_bits = nullptr;  // postbox_slots bits: out-of-order releases (views)
   uint64_t sender = 0;          // the sender incarnation whose segment we follow (0: none yet)
-  uint64_t delivered_at_epoch = 0;  // the boundary of the last adoption (ack word 1)
+  uint64_t taken = 0;           // messages of `sender` taken (ack word 1)
   uint16_t epoch = 0;           // the epoch adopted (0: none: the slots are not read)
   ChannelState state = ChannelState::kOk;  // kOk or kCorrupt
   bool active = false;          // an epoch was adopted: the channel is polled
@@ -309,7 +313,7 @@ class EndpointImpl {
   void follow_segment(RxChannel& ch) noexcept;
   void check_epoch(RxChannel& ch) noexcept;
   void adopt_epoch(RxChannel& ch, const wire::PostboxHeader& h) noexcept;
-  void write_adoption_ack(RxChannel& ch, uint64_t delivered) noexcept;
+  void write_adoption_ack(RxChannel& ch) noexcept;
   void start_epoch(TxChannel& ch, uint64_t target) noexcept;
   void reset_rx_channel(RxChannel& ch) noexcept;
 
@@ -363,7 +367,11 @@ class EndpointImpl {
   std::vector<uint64_t> release_bits_;    // rx_.size() x postbox_slots / 64
   std::vector<RxChannel*> active_;        // rx channels with an adopted epoch (capacity reserved)
   std::vector<uint8_t> ack_segment_created_;  // per node
-  std::vector<uint32_t> link_generation_;     // per node, as last seen
+  // Per node, as check_links() last saw them. Only check_links() asks the device: on loopback,
+  // asking is what switches a window between the node's memory and a dead end, so every
+  // other part reads these (a second asker would change the windows under check_links()).
+  std::vector<uint32_t> link_generation_;
+  std::vector<uint8_t> link_up_;
   std::vector<SendRequest> requests_;
   IntrusiveList<TxChannel> receiver_list_;
   uint32_t pending_requests_ = 0;

@@ -5,9 +5,10 @@
 // sender incarnation) when its segment is created, when a link comes back, and when it sees the
 // receiver restarted. A receiver adopts an epoch only if the header names its own incarnation
 // and the incarnation of the sender whose segment it follows; then it tells the sender, in its
-// ack block, up to which sequence number it delivers (a message boundary). The sender reports
-// the messages after that boundary as lost, and skips their sequence numbers: nothing is
-// delivered twice, nothing lost silently, nothing written for one incarnation read by another.
+// ack block, how many messages of this pair of incarnations it has taken. A resyncing sender
+// sent nothing since the outage, so the rest of what it sent is the tail the outage lost: it
+// reports those as lost, and both skip their sequence numbers. Nothing is delivered twice,
+// nothing lost silently, nothing written for one incarnation read by another.
 // Cold paths.
 #include "endpoint_impl.h"
 
@@ -19,6 +20,11 @@ using hal::StoreKind;
 // incarnation `target`.
 void EndpointImpl::start_epoch(TxChannel& t, uint64_t target) noexcept {
   if (++t.epoch == 0) t.epoch = 1;  // 0 means "none"
+  if (!t.target_started || target != t.target) {
+    t.messages_at_target = t.messages;
+    t.lost_for_target = 0;
+    t.target_started = true;
+  }
   t.target = target;
   t.resync_start = t.head;
   t.fast_until = 0;
@@ -41,6 +47,7 @@ void EndpointImpl::reset_rx_channel(RxChannel& ch) noexcept {
   ch.active = false;
   ch.sender = 0;
   ch.epoch = 0;
+  ch.taken = 0;
   ch.expected = ch.released = ch.acked = 0;
   ch.out_of_order = 0;
   std::fill(ch.release_bits, ch.release_bits + (slots_mask_ + 64) / 64, 0);
@@ -113,7 +120,7 @@ void EndpointImpl::adopt_epoch(RxChannel& ch, const wire::PostboxHeader& h) noex
     ch.expected = ch.released = ch.acked = h.start;
     ch.out_of_order = 0;
     std::fill(ch.release_bits, ch.release_bits + (slots_mask_ + 64) / 64, 0);
-    write_adoption_ack(ch, h.start);
+    write_adoption_ack(ch);
     return;
   }
   // A resync: the sender's new epoch starts at its next sequence number, never more than a
@@ -136,9 +143,7 @@ void EndpointImpl::adopt_epoch(RxChannel& ch, const wire::PostboxHeader& h) noex
   }
   hold_unlimited_ = false;
   if (ch.state == ChannelState::kCorrupt) return;
-  uint64_t delivered = ch.expected < h.start ? ch.expected : h.start;
   if (ch.partial.active && ch.partial.first_seq < h.start) {
-    delivered = ch.partial.first_seq;
     drop_partial(ch, "cut short by a link outage (its sender got an error)");
   }
   // The sequence numbers up to the new start never landed (or belong to a dropped message):
@@ -158,14 +163,13 @@ void EndpointImpl::adopt_epoch(RxChannel& ch, const wire::PostboxHeader& h) noex
   }
   if (ch.expected < h.start) ch.expected = h.start;
   ch.epoch = epoch;
-  write_adoption_ack(ch, delivered);
+  write_adoption_ack(ch);
 }
 
-// Tells the sender that we follow its epoch: its incarnation (once), the boundary we deliver
-// up to, then the released count, each word after the one before it.
-void EndpointImpl::write_adoption_ack(RxChannel& ch, uint64_t delivered) noexcept {
+// Tells the sender that we follow its epoch: its incarnation (once), how many of its messages
+// we took, then the released count, each word after the one before it.
+void EndpointImpl::write_adoption_ack(RxChannel& ch) noexcept {
   const uint16_t node = ch.src.node;
-  ch.delivered_at_epoch = delivered;
   if (ack_segment_created_[node] == 0) {  // c35: the ack segment is created on first use
     auto ok = dev_->commit_peer_memory(hal::NodeIdx(node), layout_.ack_segment_off(), layout_.ack_segment_size());
     if (!ok) {
@@ -182,8 +186,8 @@ void EndpointImpl::write_adoption_ack(RxChannel& ch, uint64_t delivered) noexcep
     ch.ack.flush();  // the sender reads counts only after it reads its incarnation here
     ch.ack_follows = true;
   }
-  ch.ack.store64(wire::ack::kDelivered, wire::ack_word(delivered, ch.epoch), StoreKind::kControl);
-  ch.ack.flush();  // the boundary lands before the count of the epoch it belongs to
+  ch.ack.store64(wire::ack::kTaken, wire::ack_word(ch.taken, ch.epoch), StoreKind::kControl);
+  ch.ack.flush();  // the number lands before the count of the epoch it belongs to
   // Release: pairs with the acquire load of word 0 in refresh_acks().
   ch.ack.store64_release(wire::ack::kReleased, wire::ack_word(ch.released, ch.epoch), StoreKind::kControl);
   ch.ack.push();

@@ -95,7 +95,9 @@ Result<std::unique_ptr<EndpointImpl>> EndpointImpl::create(std::unique_ptr<hal::
     if (!in) return tl::unexpected(with_context(in.error(), "mapping the window from node " + std::to_string(k)));
     ep->out_.push_back(*out);
     ep->in_.push_back(*in);
-    ep->link_generation_.push_back(ep->dev_->link_status(NodeIdx(k)).generation);
+    const hal::LinkStatus ls = ep->dev_->link_status(NodeIdx(k));
+    ep->link_generation_.push_back(ls.generation);
+    ep->link_up_.push_back(ls.up ? 1 : 0);
     ep->beacon_lines_.push_back(out->subwindow(L.presence_off(self.local), wire::kLine));
   }
   ep->segs_.resize(shape.nodes);
@@ -195,8 +197,10 @@ Result<void> EndpointImpl::join() noexcept {
   for (uint16_t k = 0; k < shape().nodes; ++k) {
     if (auto ok = dev_->commit_peer_memory(NodeIdx(k), layout_.presence_off(self_.local), wire::kLine); !ok)
       return tl::unexpected(with_context(ok.error(), "announcing this process to node " + std::to_string(k)));
-    if (dev_->link_status(NodeIdx(k)).up) write_presence(k, wire::presence::kUp);
   }
+  check_links();
+  for (uint16_t k = 0; k < shape().nodes; ++k)
+    if (link_up_[k] != 0) write_presence(k, wire::presence::kUp);
   const uint64_t deadline = now_ns() + uint64_t{config().timeout_ms} * 1'000'000;
   std::vector<Rank> missing;
   for (;;) {
@@ -238,7 +242,7 @@ Result<void> EndpointImpl::join() noexcept {
     if (now_ns() >= deadline) {
       std::string links;
       for (uint16_t k = 0; k < shape().nodes; ++k)
-        if (!dev_->link_status(NodeIdx(k)).up) links += " The link to node " + std::to_string(k) + " is down.";
+        if (link_up_[k] == 0) links += " The link to node " + std::to_string(k) + " is down.";
       return tl::unexpected(Error(Errc::kPeerNotUp,
                                   "rank(s) " + rank_list(missing) + " did not come up within " +
                                       std::to_string(config().timeout_ms) +
@@ -256,6 +260,7 @@ void EndpointImpl::check_links() noexcept {
   for (uint16_t k = 0; k < shape().nodes; ++k) {
     if (k == self_.node) continue;
     const hal::LinkStatus st = dev_->link_status(NodeIdx(k));
+    link_up_[k] = st.up ? 1 : 0;
     if (st.generation == link_generation_[k]) continue;
     link_generation_[k] = st.generation;
     on_link_down(k);  // whatever happened since the last look, the link went down at least once
@@ -267,9 +272,22 @@ void EndpointImpl::on_link_down(uint16_t node) noexcept {
   ++stats_.link_down_events;
   for (TxChannel& t : tx_) {
     if (t.dst.node != node || t.state == ChannelState::kCorrupt) continue;
-    if (t.state == ChannelState::kResyncing) --resyncing_;
+    if (t.state == ChannelState::kResyncing) {
+      --resyncing_;
+      t.resync_owed = true;  // its answer, if it comes, is for an epoch that is over
+    }
     t.state = ChannelState::kLinkDown;
     t.fast_until = 0;
+  }
+  // A message in pieces never goes on in the next epoch: the receiver drops what it has of it.
+  for (SendRequest& r : requests_) {
+    if (!r.in_use || r.done || !r.large || !r.region_held || r.ch->dst.node != node) continue;
+    abort_large(r);
+    finish_request(r, fail(Errc::kLinkDown,
+                           "send: the link to node %u went down while the message of %llu bytes to rank (%u, %u) was "
+                           "going out in pieces (%llu bytes sent); it was not delivered: send it again",
+                           node, static_cast<unsigned long long>(r.size), r.ch->dst.node, r.ch->dst.local,
+                           static_cast<unsigned long long>(r.sent)));
   }
 }
 
@@ -296,9 +314,9 @@ void EndpointImpl::on_link_up(uint16_t node) noexcept {
     if (t.state != ChannelState::kLinkDown) continue;
     t.state = ChannelState::kOk;
     if (!seg.created) continue;
-    refresh_acks(t);
+    if (!t.resync_owed) refresh_acks(t);  // (an owed resync's answer must not pass for an ack)
     start_epoch(t, t.target);
-    if (t.head != t.released) {
+    if (t.head != t.released || t.resync_owed) {
       t.state = ChannelState::kResyncing;
       ++resyncing_;
     }
@@ -308,7 +326,7 @@ void EndpointImpl::on_link_up(uint16_t node) noexcept {
   for (RxChannel& x : rx_) {
     if (x.src.node != node || !x.active || x.state != ChannelState::kOk) continue;
     x.ack_follows = false;  // all three words again
-    write_adoption_ack(x, x.delivered_at_epoch);
+    write_adoption_ack(x);
   }
   seg.win.push();
 }
@@ -321,7 +339,7 @@ Result<void> EndpointImpl::wait_check(uint64_t deadline, Rank peer, const char* 
     if (const PeerState& ps = peers_[shape().flat(peer)]; ps.gone)
       return fail(Errc::kPeerGone, "%s: rank (%u, %u) %s while this process waited for %s", op, peer.node, peer.local,
                   ps.died ? "died" : "left the job", waiting_for);
-    if (!dev_->link_status(NodeIdx(peer.node)).up)
+    if (link_up_[peer.node] == 0)
       return fail(Errc::kLinkDown, "%s: the link to node %u is down (waiting for %s from rank (%u, %u))", op, peer.node,
                   waiting_for, peer.node, peer.local);
   } else if (shape().size() > 1) {
@@ -424,9 +442,10 @@ Result<void> EndpointImpl::close() noexcept {
   stop_beacon();
   // 5. Leave: say so in every node, then read one word back through each window, so that
   //    every posted write has landed before the process goes ("the barrier has passed").
+  check_links();
   for (uint16_t k = 0; k < shape().nodes; ++k) {
     write_presence(k, wire::presence::kGone);
-    if (dev_->link_status(NodeIdx(k)).up) (void)out_[k].read64_slow(layout_.presence_off(self_.local));
+    if (link_up_[k] != 0) (void)out_[k].read64_slow(layout_.presence_off(self_.local));
   }
   closed_ = true;
   if (problems.empty()) return {};

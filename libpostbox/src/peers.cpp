@@ -60,7 +60,7 @@ void EndpointImpl::check_peers(uint64_t now) noexcept {
         if (p.heartbeat != ps.heartbeat) {
           ps.heartbeat = p.heartbeat;
           ps.heartbeat_seen_ns = now;
-        } else if (now - ps.heartbeat_seen_ns > timeout_ns && dev_->link_status(hal::NodeIdx(rank.node)).up) {
+        } else if (now - ps.heartbeat_seen_ns > timeout_ns && link_up_[rank.node] != 0) {
           dead = true;  // (while the link is down its heartbeats cannot arrive: that is a link error)
         }
         break;
@@ -97,9 +97,10 @@ void EndpointImpl::on_peer_gone(uint32_t flat, bool died) noexcept {
     reclaim(t, t.head);
   }
   // What it sent before it went is still delivered; a message it was sending in pieces is not
-  // coming any more.
+  // coming any more. (Unless the channel already follows its next incarnation, which may have
+  // rewritten its segment before its presence line was read here.)
   RxChannel& x = rx_[flat];
-  if (x.partial.active) {
+  if (x.partial.active && x.sender == ps.incarnation) {
     (void)park(x);
     RecvInfo info;
     Error err(Errc::kWouldBlock);
@@ -130,6 +131,8 @@ void EndpointImpl::on_peer_restart(uint32_t flat, const wire::Presence& p) noexc
   if (t.state == ChannelState::kResyncing) --resyncing_;
   t.fast_until = 0;
   t.state = ChannelState::kOk;
+  t.target_started = false;
+  t.resync_owed = false;
   if (t.seg->created) start_epoch(t, p.incarnation);
   else t.target = p.incarnation;
 }

@@ -223,6 +223,7 @@ Took EndpointImpl::take_indicator(RxChannel& ch, const Indicator& ind, Want want
       if (!sum_ok) {
         v.owner_ = nullptr;
         consume(ch, ind.flags);
+        ++ch.taken;
         ++stats_.bad_checksums;
         err = make_error(Errc::kDataCorrupt,
                          "recv_view: the message of %llu bytes (tag %u) from rank (%u, %u) failed its checksum "
@@ -232,6 +233,7 @@ Took EndpointImpl::take_indicator(RxChannel& ch, const Indicator& ind, Want want
       }
     }
     ++ch.expected;  // released by release()
+    ++ch.taken;
     ++ch.views_out;
     if ((ind.flags & wire::flag::kAckNow) != 0) ch.ack_now = true;
     ++stats_.rx_msgs;
@@ -249,6 +251,7 @@ Took EndpointImpl::take_indicator(RxChannel& ch, const Indicator& ind, Want want
     }
   }
   consume(ch, ind.flags);
+  ++ch.taken;
   if (!sum_ok) {
     ++stats_.bad_checksums;
     err = make_error(Errc::kDataCorrupt,
@@ -339,6 +342,7 @@ namespace {
   // incarnation is in the segment header before any of its lines (loads stay in order).
   if (sender_restarted(ch)) [[unlikely]] return Fast::kSlow;
   consume(ch, h.flags);
+  ++ch.taken;
   ++stats_.rx_msgs;
   stats_.rx_bytes += h.inline_len;
   info = RecvInfo{ch.src, h.tag, h.inline_len};
@@ -412,7 +416,10 @@ Result<RecvInfo> EndpointImpl::recv_wait(std::span<std::byte> buf, Rank src, boo
     if (src != kAnySource && rx_channel(src).state == ChannelState::kCorrupt)
       return fail(Errc::kProtocolError, "recv: the channel from rank (%u, %u) was closed after it wrote malformed data",
                   src.node, src.local);
-    if (!blocking) return tl::unexpected(Error(Errc::kWouldBlock));
+    if (!blocking) {
+      if (src != kAnySource && peer_gone(src) && partial_in_buf_ == nullptr) return peer_gone_error(src, "try_recv");
+      return tl::unexpected(Error(Errc::kWouldBlock));
+    }
     // Receiving from anyone, a message in pieces whose sender pauses must not keep the others
     // waiting: after a while without a piece it moves out of `buf`.
     if (partial_in_buf_ != nullptr && src == kAnySource) {
@@ -468,7 +475,11 @@ Result<MessageView> EndpointImpl::recv_view(Rank src, bool blocking) noexcept {
     if (t == Took::kDelivered) return v;
     if (t == Took::kError) return tl::unexpected(std::move(err));
     idle_poll();
-    if (!blocking) return tl::unexpected(Error(Errc::kWouldBlock));
+    if (!blocking) {
+      if (src != kAnySource && peer_gone(src) && t == Took::kNothing)
+        return tl::unexpected(peer_gone_error(src, "try_recv_view").error());
+      return tl::unexpected(Error(Errc::kWouldBlock));
+    }
     if (wait_check_due(spin)) {
       if (deadline == 0) deadline = deadline_from_now();
       if (auto w = wait_check(deadline, src, "recv_view", "a message"); !w) {

@@ -147,6 +147,7 @@ Took EndpointImpl::pull_pieces(RxChannel& ch, Want want, std::span<std::byte> bu
     if ((ind.flags & wire::flag::kLastPiece) != 0) break;
   }
   // Whole.
+  ++ch.taken;
   const bool in_buf = partial_in_buf_ == &ch;
   if (in_buf) partial_in_buf_ = nullptr;
   else held_bytes_ -= p.total;

@@ -73,6 +73,7 @@ Result<void> EndpointImpl::tx_admit(TxChannel& ch) noexcept {
 // error of the next send to that receiver when the link is to blame.
 void EndpointImpl::report_lost(TxChannel& ch, uint64_t count, Errc reason) noexcept {
   if (count == 0) return;
+  ch.lost_for_target += count;
   if (reason == Errc::kLinkDown) {
     ch.unreported += count;
     stats_.lost_on_link_down += count;
@@ -141,22 +142,23 @@ bool EndpointImpl::refresh_acks(TxChannel& ch) noexcept {
   const uint64_t w0 = ch.ack.load64_acquire(wire::ack::kReleased);
   if (ch.state == ChannelState::kResyncing) {
     if (wire::ack_epoch(w0) != ch.epoch) return true;  // not adopted yet
-    const uint64_t w1 = ch.ack.load64(wire::ack::kDelivered);  // written before word 0
-    const uint64_t delivered = wire::ack_count(w1);
+    const uint64_t w1 = ch.ack.load64(wire::ack::kTaken);  // written before word 0
+    const uint64_t taken = wire::ack_count(w1);
     const uint64_t rel = wire::ack_count(w0);
+    const uint64_t completed = ch.messages - ch.messages_at_target;
     --resyncing_;
     ch.fast_until = 0;
-    // The receiver delivers up to a message boundary; it may have released pieces beyond it
-    // (of a message it then dropped), never a whole message it did not deliver.
-    if (wire::ack_epoch(w1) != ch.epoch || delivered > ch.resync_start || rel < ch.released || rel > ch.head ||
-        (delivered < ch.released && message_ends(ch, delivered, ch.released) != 0)) {
+    if (wire::ack_epoch(w1) != ch.epoch || taken + ch.lost_for_target > completed || rel < ch.released ||
+        rel > ch.head) {
       ++stats_.bad_acks;
       ch.state = ChannelState::kCorrupt;
       return false;
     }
     ++stats_.link_resyncs;
     ch.state = ChannelState::kOk;
-    report_lost(ch, message_ends(ch, delivered, ch.resync_start), Errc::kLinkDown);
+    ch.resync_owed = false;
+    // Nothing was sent since the outage: what the receiver did not take is the tail it lost.
+    report_lost(ch, completed - taken - ch.lost_for_target, Errc::kLinkDown);
     reclaim(ch, rel);
     return true;
   }

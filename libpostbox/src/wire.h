@@ -216,9 +216,11 @@ struct PostboxHeader {
 // ---- Ack block (receiver -> sender, in the sender's node) ------------------------------
 //
 //   word 0  released:48 | epoch:16   messages whose memory the sender may reuse (cumulative)
-//   word 1  delivered:48 | epoch:16  when the receiver adopted that epoch: the sequence number
-//                                    up to which it delivers (a message boundary); the sender
-//                                    reports the messages after it as lost
+//   word 1  taken:48 | epoch:16      when the receiver adopted that epoch: how many messages of
+//                                    this pair of incarnations it has taken (delivered, or
+//                                    refused with an error); a resyncing sender, which sent
+//                                    nothing since, reports the rest of what it sent as lost
+//                                    (the last ones: an outage loses a tail)
 //   word 2  the sender incarnation the receiver follows
 // Following a new sender incarnation, the receiver first stores 0 into word 0, then word 2,
 // then words 1 and 0: a sender that reads its own incarnation in word 2 before word 0 can
@@ -226,7 +228,7 @@ struct PostboxHeader {
 // earlier epochs (a link outage, a restarted receiver).
 namespace ack {
 inline constexpr size_t kReleased = 0;
-inline constexpr size_t kDelivered = 8;
+inline constexpr size_t kTaken = 8;
 inline constexpr size_t kSender = 16;
 }  // namespace ack
 inline constexpr uint64_t kCountMask = (1ull << 48) - 1;

@@ -5,6 +5,7 @@
 //   pbxrun -N 3 -n 4 --cpus 0-3 -- ./my_app   # 12 processes, pinned round robin to CPUs 0..3
 //   PBX_POOL_SIZE=32M pbxrun -N 2 -n 2 -- ./my_app   # settings reach every process
 //   pbxrun --cleanup pbx-1234                 # remove the shared memory of a crashed job
+//   pbxrun -N 2 -n 4 --flap 15:2:20 --kill 3@500 --restart -- ./my_app   # with faults (faults.h)
 //
 // Each process gets PBX_BACKEND, PBX_JOB, PBX_NODES, PBX_PROCS_PER_NODE, PBX_NODE, PBX_LOCAL,
 // PBX_RANK and PBX_SIZE (pbx::Endpoint::from_env reads them). pbxrun exits with the worst
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "faults.h"
 #include "layout.h"
 #include "pbx/config.hpp"
 #include "pbx/hal/loopback.h"
@@ -42,6 +44,16 @@ constexpr const char* kUsage =
     "                           postbox settings need, from PBX_* variables; sparse memory)\n"
     "  -j, --job NAME           job name (default pbx-<pid>); its memory is /dev/shm/pbx.NAME.*\n"
     "      --cleanup JOB        remove the shared memory a crashed job left behind\n"
+    "\n"
+    "Faults (times in ms after the processes started; each is logged when applied):\n"
+    "      --flap COUNT[:DOWN_MS[:UP_MS]]  the link goes down COUNT times for DOWN_MS (default 2),\n"
+    "                           UP_MS (default 20) apart\n"
+    "      --flap-link A-B      the link that flaps (default 0-1)\n"
+    "      --kill RANK@MS       SIGKILL to a rank (repeatable); its death is not a failure\n"
+    "      --restart            start every killed rank again at once, under the same rank\n"
+    "      --stop RANK@MS:FOR_MS  SIGSTOP to a rank, SIGCONT FOR_MS later (repeatable)\n"
+    "      --scribble NODE@MS:WORDS  random 8-byte stores into a node's memory (repeatable)\n"
+    "      --fault-seed N       seed for --scribble's random places and values\n"
     "  -h, --help               this text\n"
     "\n"
     "Exit status: the worst of the processes (a process killed by signal S counts as 128+S).\n";
@@ -49,6 +61,10 @@ constexpr const char* kUsage =
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "pbxrun: %s\n(see pbxrun --help)\n", msg.c_str());
   std::exit(2);
+}
+
+void check_option(const pbx::Result<void>& r) {
+  if (!r) usage_error(r.error().message());
 }
 
 unsigned parse_uint(const char* text, const char* what, unsigned lo, unsigned hi) {
@@ -89,6 +105,7 @@ struct Child {
   pid_t pid = -1;
   bool running = false;
   bool stopped_by_us = false;
+  bool killed_by_fault = false;  // --kill: its death is the fault, not a failure
   int status = 0;
 };
 
@@ -110,6 +127,7 @@ int main(int argc, char** argv) {
   std::string backend = "loopback", job_name, cleanup;
   std::vector<int> cpus;
   size_t window = 0;
+  pbx::tools::FaultPlanBuilder faults;
   static const option longopts[] = {{"nodes", required_argument, nullptr, 'N'},
                                     {"procs", required_argument, nullptr, 'n'},
                                     {"backend", required_argument, nullptr, 'b'},
@@ -117,6 +135,13 @@ int main(int argc, char** argv) {
                                     {"window-size", required_argument, nullptr, 'w'},
                                     {"job", required_argument, nullptr, 'j'},
                                     {"cleanup", required_argument, nullptr, 1000},
+                                    {"flap", required_argument, nullptr, 1001},
+                                    {"flap-link", required_argument, nullptr, 1002},
+                                    {"kill", required_argument, nullptr, 1003},
+                                    {"restart", no_argument, nullptr, 1004},
+                                    {"stop", required_argument, nullptr, 1005},
+                                    {"scribble", required_argument, nullptr, 1006},
+                                    {"fault-seed", required_argument, nullptr, 1007},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
   int c;
@@ -135,6 +160,13 @@ int main(int argc, char** argv) {
       }
       case 'j': job_name = optarg; break;
       case 1000: cleanup = optarg; break;
+      case 1001: check_option(faults.flap(optarg)); break;
+      case 1002: check_option(faults.flap_link(optarg)); break;
+      case 1003: check_option(faults.kill(optarg)); break;
+      case 1004: faults.restart(); break;
+      case 1005: check_option(faults.stop(optarg)); break;
+      case 1006: check_option(faults.scribble(optarg)); break;
+      case 1007: check_option(faults.seed(optarg)); break;
       case 'h': std::fputs(kUsage, stdout); return 0;
       case ':': usage_error(std::string("option ") + argv[optind - 1] + " needs a value");
       default: usage_error(std::string("unknown option ") + argv[optind - 1]);
@@ -156,6 +188,11 @@ int main(int argc, char** argv) {
   char** prog = argv + optind;
 
   const pbx::JobShape shape{static_cast<uint16_t>(nodes), static_cast<uint16_t>(procs)};
+  auto plan_r = faults.build(shape);
+  if (!plan_r) usage_error(plan_r.error().message());
+  const pbx::tools::FaultPlan plan = std::move(*plan_r);
+  uint32_t flap_count = 0;
+  for (const auto& f : plan.faults) flap_count += f.kind == pbx::tools::Fault::Kind::kLinkDown ? 1 : 0;
   if (window == 0) {
     auto cfg = pbx::Config::from_env();
     if (!cfg) {
@@ -185,13 +222,13 @@ int main(int argc, char** argv) {
 
   const uint32_t size = shape.size();
   std::vector<Child> children(size);
-  for (uint32_t r = 0; r < size; ++r) {
+  // Starts rank r (again, for --restart: a new incarnation under the same rank).
+  auto spawn = [&](uint32_t r) -> bool {
     const pbx::Rank rank = shape.rank_of(r);
     const pid_t pid = fork();
     if (pid < 0) {
       std::fprintf(stderr, "pbxrun: fork for rank %u: %s\n", r, std::strerror(errno));
-      g_signal = SIGTERM;
-      break;
+      return false;
     }
     if (pid == 0) {
       setenv("PBX_BACKEND", "loopback", 1);
@@ -217,9 +254,19 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "pbxrun: rank %u: cannot run '%s': %s\n", r, prog[0], std::strerror(errno));
       _exit(127);
     }
+    children[r] = Child{};
     children[r].pid = pid;
     children[r].running = true;
-  }
+    return true;
+  };
+  for (uint32_t r = 0; r < size; ++r)
+    if (!spawn(r)) {
+      g_signal = SIGTERM;
+      break;
+    }
+  const uint64_t started_ns = pbx::now_ns();
+  size_t next_fault = 0;
+  uint64_t rng = plan.seed;
 
   // Wait; on the first failure (or a signal to pbxrun), stop the others.
   uint32_t running = 0;
@@ -231,6 +278,7 @@ int main(int argc, char** argv) {
     for (Child& ch : children)
       if (ch.running) {
         kill(ch.pid, sig);
+        kill(ch.pid, SIGCONT);  // a rank stopped by --stop must run to take the signal
         ch.stopped_by_us = true;
       }
   };
@@ -244,6 +292,13 @@ int main(int argc, char** argv) {
         ch.running = false;
         ch.status = st;
         --running;
+        if (ch.killed_by_fault) {
+          if (plan.restart && !stopping && spawn(r)) {
+            ++running;
+            std::fprintf(stderr, "pbxrun: fault: rank %u started again (pid %d)\n", r, children[r].pid);
+          }
+          continue;
+        }
         const bool failed = WIFSIGNALED(st) || WEXITSTATUS(st) != 0;
         if (failed && !ch.stopped_by_us) {
           const pbx::Rank rank = shape.rank_of(r);
@@ -260,6 +315,36 @@ int main(int argc, char** argv) {
       }
       continue;
     }
+    // Faults due now.
+    while (!stopping && next_fault < plan.faults.size() &&
+           pbx::now_ns() - started_ns >= plan.faults[next_fault].at_ms * 1'000'000) {
+      const pbx::tools::Fault& f = plan.faults[next_fault++];
+      using K = pbx::tools::Fault::Kind;
+      std::fprintf(stderr, "pbxrun: fault at %llu ms: %s\n", static_cast<unsigned long long>(f.at_ms),
+                   pbx::tools::describe(f, flap_count).c_str());
+      pbx::Result<void> r;
+      switch (f.kind) {
+        case K::kLinkDown:
+        case K::kLinkUp:
+          r = pbx::hal::LoopbackJob::set_link(job_name, pbx::hal::NodeIdx(f.a), pbx::hal::NodeIdx(f.b),
+                                              f.kind == K::kLinkUp);
+          break;
+        case K::kKill:
+          if (children[f.rank].running) {
+            children[f.rank].killed_by_fault = true;
+            kill(children[f.rank].pid, SIGKILL);
+          }
+          break;
+        case K::kStop:
+          if (children[f.rank].running) kill(children[f.rank].pid, SIGSTOP);
+          break;
+        case K::kContinue:
+          if (children[f.rank].running) kill(children[f.rank].pid, SIGCONT);
+          break;
+        case K::kScribble: r = pbx::tools::scribble(job_name, shape, f.a, f.words, rng); break;
+      }
+      if (!r) std::fprintf(stderr, "pbxrun: fault: %s\n", r.error().message().c_str());
+    }
     if (g_signal != 0 && !stopping) {
       std::fprintf(stderr, "pbxrun: got signal %d, stopping the job\n", static_cast<int>(g_signal));
       stopping = true;
@@ -271,7 +356,8 @@ int main(int argc, char** argv) {
       stop_all(SIGKILL);
       kill_deadline = 0;
     }
-    timespec ts{0, 2'000'000};  // the launcher's own wait loop, not a data path
+    // The launcher's own wait loop, not a data path; finer while faults are due.
+    timespec ts{0, next_fault < plan.faults.size() ? 200'000 : 2'000'000};
     nanosleep(&ts, nullptr);
   }
   return worst;  // the job's files are removed when `job` goes out of scope
