@@ -27,6 +27,7 @@ struct Params {
   uint32_t window = 64;    // messages per loop (bw, rate)
   int cpu_a = 0, cpu_b = 1;
   double ns_per_tick = 1.0;
+  int checksum = -1;       // postbox: 1 / 0 forces Config::checksum on / off; -1: PBX_CHECKSUM decides
 };
 
 // postbox over a loopback job of 2 nodes x 1 process.
@@ -39,5 +40,7 @@ Result<std::vector<double>> run_ring(const Params& p);
 // {median, p99}. Errc::kNotSupported when Open MPI or the peer program is not installed.
 Result<std::vector<double>> run_ompi(const Params& p);
 bool ompi_available();
+// Which CRC32C implementation postbox's checksums use on this CPU.
+const char* checksum_implementation();
 
 }  // namespace pbx::perf

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "bench.h"
+#include "checksum.h"
 #include "layout.h"
 #include "pair.h"
 #include "pbx/hal/loopback.h"
@@ -84,6 +85,7 @@ Result<std::vector<double>> run_postbox(const Params& p) {
   const JobShape shape{2, 1};
   auto cfg = Config::from_env();
   if (!cfg) return tl::unexpected(cfg.error());
+  if (p.checksum >= 0) cfg->checksum = p.checksum != 0;
   auto window = detail::window_size_needed(shape, *cfg);
   if (!window) return tl::unexpected(window.error());
   const std::string name = "pbx-perf-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
@@ -95,5 +97,7 @@ Result<std::vector<double>> run_postbox(const Params& p) {
   if (!ok) return tl::unexpected(ok.error());
   return std::vector<double>(out, out + p.iters);
 }
+
+const char* checksum_implementation() { return detail::crc32c_implementation(); }
 
 }  // namespace pbx::perf

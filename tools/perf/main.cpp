@@ -40,6 +40,8 @@ constexpr const char* kUsage =
     "      --compare       also run the raw cache-line ping-pong and the hand-written ring,\n"
     "                      interleaved, and print ratios (default)\n"
     "      --no-compare    postbox only\n"
+    "      --checksum      also run postbox with Config::checksum (CRC32C of every pool message\n"
+    "                      and piece), interleaved, and print its cost as a ratio\n"
     "  -j, --json          print a JSON array, one record per (test, size)\n"
     "  -h, --help          this text\n"
     "\n"
@@ -57,6 +59,7 @@ struct Options {
   int cpu_a = -1, cpu_b = -1;
   bool compare = true;
   bool json = false;
+  bool checksum = false;
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -86,7 +89,7 @@ uint32_t parse_count(const char* text, const char* what, uint32_t lo, uint32_t h
 
 Options parse(int argc, char** argv) {
   Options o;
-  enum { kCompare = 1000, kNoCompare };
+  enum { kCompare = 1000, kNoCompare, kChecksum };
   static const option longopts[] = {{"test", required_argument, nullptr, 't'},
                                     {"sizes", required_argument, nullptr, 's'},
                                     {"runs", required_argument, nullptr, 'r'},
@@ -94,6 +97,7 @@ Options parse(int argc, char** argv) {
                                     {"cpus", required_argument, nullptr, 'c'},
                                     {"compare", no_argument, nullptr, kCompare},
                                     {"no-compare", no_argument, nullptr, kNoCompare},
+                                    {"checksum", no_argument, nullptr, kChecksum},
                                     {"json", no_argument, nullptr, 'j'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
@@ -133,6 +137,7 @@ Options parse(int argc, char** argv) {
       }
       case kCompare: o.compare = true; break;
       case kNoCompare: o.compare = false; break;
+      case kChecksum: o.checksum = true; break;
       case 'j': o.json = true; break;
       case 'h': std::fputs(kUsage, stdout); std::exit(0);
       case ':': usage_error(std::string("option ") + argv[optind - 1] + " needs a value");
@@ -192,12 +197,13 @@ std::string human_ns(double ns) {
   return b;
 }
 
-enum Impl { kPostbox = 0, kRing = 1, kRaw = 2, kOmpi = 3, kImpls = 4 };
+enum Impl { kPostbox = 0, kRing = 1, kRaw = 2, kOmpi = 3, kCrc = 4, kImpls = 5 };
 const char* impl_name(int i) {
   switch (i) {
     case kPostbox: return "postbox";
     case kRing: return "ring";
     case kRaw: return "raw";
+    case kCrc: return "postbox_crc32c";
     default: return "ompi";
   }
 }
@@ -235,15 +241,22 @@ int main_impl(int argc, char** argv) {
                  !o.compare ? "" : ompi ? ", with the raw ping-pong, the ring and Open MPI" : ", with the raw ping-pong and the ring");
     if (o.compare && !ompi)
       std::fprintf(stderr, "pbx-perf: Open MPI is not installed, so it is left out (scripts/setup-deps.sh bench, then rebuild)\n");
+    if (o.checksum)
+      std::fprintf(stderr, "pbx-perf: with checksums: %s\n", checksum_implementation());
   }
   for (uint32_t run = 0; run < o.runs; ++run) {
     for (const Key& k : order) {
-      const Params p = params_for(k.test, k.size, o, ns_per_tick);
+      Params p = params_for(k.test, k.size, o, ns_per_tick);
       for (int impl = 0; impl < kImpls; ++impl) {
-        if (impl != kPostbox && !o.compare) continue;
+        if (impl == kCrc) {
+          if (!o.checksum) continue;
+        } else if (impl != kPostbox && !o.compare) {
+          continue;
+        }
+        p.checksum = impl == kCrc ? 1 : impl == kPostbox && o.checksum ? 0 : -1;
         if (impl == kRaw && !(k.test == Test::kLat && k.size <= 56)) continue;  // one cache line
         if (impl == kOmpi && !ompi) continue;
-        Result<std::vector<double>> r = impl == kPostbox ? run_postbox(p)
+        Result<std::vector<double>> r = impl == kPostbox || impl == kCrc ? run_postbox(p)
                                         : impl == kRing  ? run_ring(p)
                                         : impl == kRaw   ? run_raw_pingpong(p)
                                                          : run_ompi(p);
@@ -288,7 +301,7 @@ int main_impl(int argc, char** argv) {
                   "\"gbytes_per_s\": %.4f, \"runs\": %zu",
                   to_string(k.test), k.size, m, med(c[kPostbox], &Summary::p99), 1e9 / m,
                   static_cast<double>(k.size) / m, c[kPostbox].runs.size());
-      for (int impl : {kRing, kRaw, kOmpi}) {
+      for (int impl : {kRing, kRaw, kOmpi, kCrc}) {
         if (c[impl].runs.empty()) continue;
         std::printf(", \"%s_median_ns\": %.1f, \"%s_p99_ns\": %.1f, \"ratio_vs_%s\": %.3f", impl_name(impl),
                     med(c[impl], &Summary::median), impl_name(impl), med(c[impl], &Summary::p99), impl_name(impl),
@@ -302,6 +315,7 @@ int main_impl(int argc, char** argv) {
 
   std::printf("%-5s %-8s %-26s %-10s %-12s %-9s", "test", "size", "postbox median [min-max]", "p99", "msgs/s", "GB/s");
   if (o.compare) std::printf(" | %-10s %-7s | %-8s %-7s | %-10s %-7s", "ring", "ratio", "raw", "ratio", "ompi", "ratio");
+  if (o.checksum) std::printf(" | %-10s %-7s", "+crc32c", "cost");
   std::printf("\n");
   for (const Key& k : order) {
     const Cell* c = cells[k];
@@ -324,8 +338,15 @@ int main_impl(int argc, char** argv) {
         std::printf(" | %-10s %-7s", human_ns(med(c[impl], &Summary::median)).c_str(), r);
       }
     }
+    if (o.checksum) {
+      char r[16];
+      std::snprintf(r, sizeof r, "%.2f", ratio(c[kCrc], c[kPostbox]));  // time with / without
+      std::printf(" | %-10s %-7s", human_ns(med(c[kCrc], &Summary::median)).c_str(), r);
+    }
     std::printf("\n");
   }
+  if (o.checksum)
+    std::printf("\ncost = postbox with checksums / postbox without, per run (time per message), median over runs.\n");
   if (o.compare) {
     std::printf("\nratio = postbox / peer per run (time per message; lower is better), median over runs.\n");
     auto target = [&](Test t, size_t size, int impl, const char* what, bool time_lower, double bound) {

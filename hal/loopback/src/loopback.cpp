@@ -466,6 +466,7 @@ Result<uint64_t> LoopbackDevice::db_wait(NodeIdx peer, uint64_t timeout_ns) {
 namespace pbx::hal {
 
 ProcessState LoopbackDevice::process_state(NodeIdx /*node*/, uint64_t pid) noexcept {
+  if (info_.liveness != Liveness::kProcessTable) return ProcessState::kUnknown;
   if (pid == 0 || pid > static_cast<uint64_t>(INT32_MAX)) return ProcessState::kUnknown;
   Watched* w = nullptr;
   for (Watched& x : watched_)

@@ -177,6 +177,91 @@ TEST(Faults, AKilledPeerIsNamedPeerGoneNotTimedOut) {
   (void)ep->close();
 }
 
+// The same where processes cannot see each other's process table (NTB, ivshmem, postboxd
+// across hosts): the dead peer's heartbeat stops, and it is named within peer_timeout_ms.
+TEST(Faults, AKilledPeerIsNamedByItsStoppedHeartbeat) {
+  const JobShape shape{2, 1};
+  Config cfg;
+  cfg.timeout_ms = 60000;
+  cfg.peer_timeout_ms = 200;
+  auto job = make_job(shape, cfg);
+  auto open_beating = [&](Rank self) -> Result<Endpoint> {
+    auto dev = hal::LoopbackDevice::open(job.spec().name, hal::NodeIdx(self.node));
+    if (!dev) return tl::unexpected(dev.error());
+    (*dev)->use_heartbeats();
+    return Endpoint::create(std::move(*dev), shape, self, cfg);
+  };
+  Signal up;
+  const pid_t child = ::fork();
+  if (child == 0) {
+    auto ep = open_beating(Rank{1, 0});
+    if (!ep) _exit(2);
+    up.post();
+    ::pause();
+    _exit(0);
+  }
+  auto ep = open_beating(Rank{0, 0});
+  ASSERT_TRUE(ep) << ep.error().message();
+  ASSERT_TRUE(up.wait());
+  // Alive and beating: polling for a while (peer checks run meanwhile) does not call it dead.
+  std::vector<std::byte> b(64);
+  for (int i = 0; i < 200000; ++i) {
+    auto g = ep->try_recv(b, Rank{1, 0});
+    ASSERT_FALSE(g);
+    ASSERT_EQ(g.error().code(), Errc::kWouldBlock) << g.error().message();
+  }
+  EXPECT_EQ(ep->stats().peers_gone, 0u);
+  ::kill(child, SIGKILL);
+  EXPECT_EQ(exit_code(child), 128 + SIGKILL);
+  auto g = ep->recv(b, Rank{1, 0});
+  ASSERT_FALSE(g);
+  EXPECT_EQ(g.error().code(), Errc::kPeerGone) << g.error().message();
+  EXPECT_NE(g.error().message().find("died"), std::string::npos) << g.error().message();
+  EXPECT_EQ(ep->stats().peers_gone, 1u);
+  (void)ep->close();
+}
+
+// A stopped peer (SIGSTOP) is alive: with its process table in view, nobody calls it dead, and
+// once it continues, messages flow again.
+TEST(Faults, AStoppedPeerIsNotCalledDead) {
+  const JobShape shape{2, 1};
+  Config cfg;
+  cfg.timeout_ms = 60000;
+  cfg.peer_timeout_ms = 50;
+  auto job = make_job(shape, cfg);
+  Signal up, stopped;
+  const pid_t child = spawn_rank(job, shape, Rank{1, 0}, cfg, up, [&stopped](Endpoint& e) {
+    stopped.post();
+    ::raise(SIGSTOP);
+    std::vector<std::byte> buf(64);
+    auto m = e.recv(buf, Rank{0, 0});
+    if (!m) return 3;
+    return e.send(Rank{0, 0}, bytes(std::string("back")), 7) ? 0 : 4;
+  });
+  auto ep = open_endpoint(job, shape, Rank{0, 0}, cfg);
+  ASSERT_TRUE(ep) << ep.error().message();
+  ASSERT_TRUE(up.wait() && stopped.wait());
+  int st = 0;
+  ASSERT_EQ(::waitpid(child, &st, WUNTRACED), child);  // it is stopped now
+  ASSERT_TRUE(WIFSTOPPED(st));
+  ASSERT_TRUE(ep->send(Rank{1, 0}, bytes(std::string("hello")), 1));
+  std::vector<std::byte> b(64);
+  // Peer checks run while it is stopped (every peer_timeout_ms / 8 of this polling).
+  for (int i = 0; i < 200000; ++i) {
+    auto g = ep->try_recv(b, Rank{1, 0});
+    ASSERT_FALSE(g);
+    ASSERT_EQ(g.error().code(), Errc::kWouldBlock) << g.error().message();
+    if (ep->stats().peers_gone != 0) break;
+  }
+  EXPECT_EQ(ep->stats().peers_gone, 0u);
+  ::kill(child, SIGCONT);
+  auto g = ep->recv(b, Rank{1, 0});
+  ASSERT_TRUE(g) << g.error().message();
+  EXPECT_EQ(g->tag, 7u);
+  EXPECT_EQ(exit_code(child), 0);
+  (void)ep->close();
+}
+
 // ---- a sender stopped in the middle of a large message -------------------------------------
 
 // (0, 0) starts a 1 MiB message to (1, 0) and stops itself (SIGSTOP) once some pieces are out.

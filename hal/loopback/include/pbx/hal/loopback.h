@@ -82,6 +82,9 @@ class LoopbackDevice final : public Device {
   // Every process of a loopback job runs on this host: a pidfd per peer process tells when it
   // exits (a pid that is reused later is not mistaken for it).
   ProcessState process_state(NodeIdx node, uint64_t pid) noexcept override;
+  // Makes this device tell deaths the way NTB and ivshmem backends do (Liveness::kHeartbeat:
+  // process_state() answers kUnknown), so that the heartbeat path runs on one host too.
+  void use_heartbeats() noexcept { info_.liveness = Liveness::kHeartbeat; }
 
   // Forces the link to `peer` down or up (the same as LoopbackJob::set_link).
   [[nodiscard]] Result<void> force_link(NodeIdx peer, bool up);
