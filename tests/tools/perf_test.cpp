@@ -58,3 +58,24 @@ TEST(PbxPerf, BadOptionsAreUsageErrors) {
 
 }  // namespace
 }  // namespace pbx
+
+namespace pbx {
+namespace {
+
+TEST(PbxPerf, RepeatGoesOnAndReportsFailuresAndSlowRuns) {
+  auto r = test::run_command({PBX_PERF, "--no-compare", "-t", "lat,bw", "-s", "8,300K", "-i", "200", "--repeat", "2"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("--repeat 2: 0 failure(s), "), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("bw    300 KiB"), std::string::npos) << r.out;
+}
+
+TEST(PbxPerf, ChecksumRunsPostboxWithAndWithoutAndPrintsTheCost) {
+  auto r = test::run_command({PBX_PERF, "--no-compare", "--checksum", "-t", "bw", "-s", "64K", "-i", "200", "-r", "1"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("with checksums: crc32c"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("+crc32c"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("cost = postbox with checksums / postbox without"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace pbx

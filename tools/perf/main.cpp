@@ -40,6 +40,8 @@ constexpr const char* kUsage =
     "      --compare       also run the raw cache-line ping-pong and the hand-written ring,\n"
     "                      interleaved, and print ratios (default)\n"
     "      --no-compare    postbox only\n"
+    "      --repeat N      N interleaved runs that go on after a failure; at the end, every\n"
+    "                      failure and every run 3x slower than the median (exit 1 on a failure)\n"
     "      --checksum      also run postbox with Config::checksum (CRC32C of every pool message\n"
     "                      and piece), interleaved, and print its cost as a ratio\n"
     "  -j, --json          print a JSON array, one record per (test, size)\n"
@@ -60,6 +62,7 @@ struct Options {
   bool compare = true;
   bool json = false;
   bool checksum = false;
+  bool keep_going = false;  // --repeat
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -89,7 +92,7 @@ uint32_t parse_count(const char* text, const char* what, uint32_t lo, uint32_t h
 
 Options parse(int argc, char** argv) {
   Options o;
-  enum { kCompare = 1000, kNoCompare, kChecksum };
+  enum { kCompare = 1000, kNoCompare, kChecksum, kRepeat };
   static const option longopts[] = {{"test", required_argument, nullptr, 't'},
                                     {"sizes", required_argument, nullptr, 's'},
                                     {"runs", required_argument, nullptr, 'r'},
@@ -98,6 +101,7 @@ Options parse(int argc, char** argv) {
                                     {"compare", no_argument, nullptr, kCompare},
                                     {"no-compare", no_argument, nullptr, kNoCompare},
                                     {"checksum", no_argument, nullptr, kChecksum},
+                                    {"repeat", required_argument, nullptr, kRepeat},
                                     {"json", no_argument, nullptr, 'j'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
@@ -138,6 +142,10 @@ Options parse(int argc, char** argv) {
       case kCompare: o.compare = true; break;
       case kNoCompare: o.compare = false; break;
       case kChecksum: o.checksum = true; break;
+      case kRepeat:
+        o.runs = parse_count(optarg, "--repeat", 1, 100000);
+        o.keep_going = true;
+        break;
       case 'j': o.json = true; break;
       case 'h': std::fputs(kUsage, stdout); std::exit(0);
       case ':': usage_error(std::string("option ") + argv[optind - 1] + " needs a value");
@@ -244,6 +252,7 @@ int main_impl(int argc, char** argv) {
     if (o.checksum)
       std::fprintf(stderr, "pbx-perf: with checksums: %s\n", checksum_implementation());
   }
+  std::vector<std::string> failures;
   for (uint32_t run = 0; run < o.runs; ++run) {
     for (const Key& k : order) {
       Params p = params_for(k.test, k.size, o, ns_per_tick);
@@ -261,9 +270,12 @@ int main_impl(int argc, char** argv) {
                                         : impl == kRaw   ? run_raw_pingpong(p)
                                                          : run_ompi(p);
         if (!r) {
-          std::fprintf(stderr, "pbx-perf: %s %s %s: %s\n", impl_name(impl), to_string(k.test), human_size(k.size).c_str(),
-                       r.error().message().c_str());
-          return 1;
+          std::fprintf(stderr, "pbx-perf: run %u: %s %s %s: %s\n", run + 1, impl_name(impl), to_string(k.test),
+                       human_size(k.size).c_str(), r.error().message().c_str());
+          if (!o.keep_going) return 1;
+          failures.push_back("run " + std::to_string(run + 1) + ": " + impl_name(impl) + " " + to_string(k.test) + " " +
+                             human_size(k.size) + ": " + r.error().message());
+          continue;
         }
         if (impl == kOmpi) cells[k][impl].runs.push_back(Summary{(*r)[0], (*r)[1], (*r)[0]});
         else cells[k][impl].runs.push_back(summarize(std::move(*r)));
@@ -291,6 +303,26 @@ int main_impl(int argc, char** argv) {
     return median_of(v);
   };
 
+  if (o.keep_going) {
+    // Every failure, and every run whose median is 3x the median of the runs.
+    std::vector<std::string> slow;
+    for (const Key& k : order)
+      for (int impl = 0; impl < kImpls; ++impl) {
+        const Cell& c = cells[k][impl];
+        if (c.runs.empty()) continue;
+        const double m = med(c, &Summary::median);
+        for (size_t i = 0; i < c.runs.size(); ++i)
+          if (c.runs[i].median > 3 * m)
+            slow.push_back(std::string(impl_name(impl)) + " " + to_string(k.test) + " " + human_size(k.size) +
+                           ": a run took " + human_ns(c.runs[i].median) + " per message, median " + human_ns(m));
+      }
+    std::fprintf(stderr, "pbx-perf: --repeat %u: %zu failure(s), %zu run(s) 3x slower than the median\n", o.runs,
+                 failures.size(), slow.size());
+    for (const std::string& f : failures) std::fprintf(stderr, "  failed: %s\n", f.c_str());
+    for (const std::string& s : slow) std::fprintf(stderr, "  slow:   %s\n", s.c_str());
+  }
+  const int status = failures.empty() ? 0 : 1;
+
   if (o.json) {
     std::printf("[\n");
     for (size_t i = 0; i < order.size(); ++i) {
@@ -310,7 +342,7 @@ int main_impl(int argc, char** argv) {
       std::printf("}%s\n", i + 1 < order.size() ? "," : "");
     }
     std::printf("]\n");
-    return 0;
+    return status;
   }
 
   std::printf("%-5s %-8s %-26s %-10s %-12s %-9s", "test", "size", "postbox median [min-max]", "p99", "msgs/s", "GB/s");
@@ -363,7 +395,7 @@ int main_impl(int argc, char** argv) {
     target(Test::kRate, 8, kRing, "8 B message rate / ring", false, 0.7);
     target(Test::kRate, 8, kOmpi, "8 B message rate / Open MPI", false, 3.0);
   }
-  return 0;
+  return status;
 }
 
 }  // namespace
