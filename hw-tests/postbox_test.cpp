@@ -2,6 +2,12 @@
 // underneath the HAL): messages of every size class (inline, pool, pieces above the CTS) in
 // both directions at once, each checked for contents, tag and order. Two-sided: both nodes run
 // it at the same time; creating the endpoint waits for the other node's process.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -111,6 +117,111 @@ TEST_F(PostboxTest, MessagesOfEverySizeClassCrossBothWaysInOrder) {
   EXPECT_EQ(s.bad_acks, 0u);
   auto c = ep->close();
   EXPECT_TRUE(c) << c.error().message();
+}
+
+
+// The process of one node is killed (SIGKILL) and started again, then the other node's: the
+// field's most common failure (one side of an NTB link reboots), in both orders. Each time the
+// survivor names the dead process peer_gone (its heartbeat stops), then talks with the new
+// incarnation, which gets nothing meant for the dead one. Every endpoint lives in a child
+// process, so that the test can kill it; the VFIO device is free again once the child is gone.
+TEST_F(PostboxTest, AProcessKilledOnEitherNodeRejoinsAsANewIncarnation) {
+  Config cfg;
+  cfg.pool_size = 256u << 10;
+  cfg.cts = 64u << 10;
+  cfg.postbox_slots = 32;
+  cfg.timeout_ms = static_cast<uint32_t>(peer_timeout_ns() / 1'000'000);
+  cfg.peer_timeout_ms = 2000;  // (TCG guests with one vCPU: heartbeats may be late)
+  const std::vector<size_t> sizes{8, 49, 1000, 20000, 100000};
+  constexpr uint32_t kCount = 20;
+  uint16_t me = 0;
+  {  // which node this VM is (the device is closed again for the children)
+    auto bdf = vfio::Bdf::parse(dev_.bdf);
+    ASSERT_TRUE(bdf) << bdf.error().message();
+    hal::IvshmemOptions opts;
+    opts.node_count = 2;
+    auto d = hal::IvshmemDevice::open(*bdf, opts);
+    ASSERT_TRUE(d) << d.error().message();
+    me = (*d)->info().self.v;
+  }
+  const Rank peer{static_cast<uint16_t>(1 - me), 0};
+
+  // A child with an endpoint: `body` runs in it; the exit status says how it went.
+  auto spawn = [&](const std::function<int(Endpoint&)>& body) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      auto ep = open_endpoint(cfg);
+      if (!ep) {
+        std::fprintf(stderr, "node %u: %s\n", me, ep.error().message().c_str());
+        _exit(2);
+      }
+      const int rc = body(*ep);
+      (void)ep->close();
+      _exit(rc);
+    }
+    return pid;
+  };
+  auto status_of = [](pid_t pid) {
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  };
+  // gtest assertions inside a child: its exit status carries the verdict.
+  auto checked_exchange = [&](Endpoint& ep, uint32_t first) {
+    exchange(ep, sizes, kCount, first);
+    return ::testing::Test::HasFatalFailure() || ::testing::Test::HasNonfatalFailure() ? 1 : 0;
+  };
+  // The survivor: after the exchange, sends until the peer is named gone, then until its next
+  // incarnation takes messages again, then exchanges with it.
+  auto survive = [&](Endpoint& ep, uint32_t round) {
+    if (checked_exchange(ep, 1000 * round) != 0) return 3;
+    const auto msg = payload(me, 0, 100);
+    for (uint32_t i = 0;; ++i) {
+      auto r = ep.send(peer, msg, 1000 * round + 500);
+      if (!r && r.error().code() == Errc::kPeerGone) break;
+      if (!r) return 4;
+      if (i > 1'000'000) return 5;
+    }
+    for (;;) {  // its new incarnation: the first send that goes through
+      auto r = ep.send(peer, msg, 1000 * round + 600);
+      if (r) break;
+      if (r.error().code() != Errc::kPeerGone) return 6;
+      ep.progress();
+    }
+    if (ep.stats().peers_gone < 1 || ep.stats().peer_restarts < 1) return 7;
+    return checked_exchange(ep, 1000 * round + 700);
+  };
+  // The new incarnation: its first message from the survivor is the one sent after the death.
+  auto reborn = [&](Endpoint& ep, uint32_t round) {
+    std::vector<std::byte> b(64);
+    auto g = ep.recv(b, peer);
+    if (!g || g->tag != 1000 * round + 600) return 8;
+    return checked_exchange(ep, 1000 * round + 700);
+  };
+
+  // Node 1: A1 is round 1's victim; A2, its new incarnation, survives round 2.
+  // Node 0: B1 survives round 1 and is round 2's victim; B2 is its new incarnation.
+  int up[2];
+  ASSERT_EQ(::pipe(up), 0);
+  const pid_t victim = spawn([&](Endpoint& ep) {
+    const int s = me == 1 ? checked_exchange(ep, 1000) : survive(ep, 1);
+    if (s != 0 || (me == 0 && checked_exchange(ep, 2000) != 0)) return s != 0 ? s : 3;
+    (void)!::write(up[1], "x", 1);  // done: kill me
+    ::pause();
+    return 0;
+  });
+  char c = 0;
+  ASSERT_EQ(::read(up[0], &c, 1), 1) << "node " << me << ": the first process failed: " << status_of(victim);
+  ::kill(victim, SIGKILL);
+  EXPECT_EQ(status_of(victim), 128 + SIGKILL);
+  const pid_t reborn_pid = spawn([&](Endpoint& ep) {
+    const int s = reborn(ep, me == 1 ? 1 : 2);
+    return s != 0 || me == 0 ? s : survive(ep, 2);
+  });
+  EXPECT_EQ(status_of(reborn_pid), 0) << "node " << me << " (exit status: 3 exchange, 4-7 naming the dead peer or "
+                                                        "reaching its new incarnation, 8 a stale first message)";
+  ::close(up[0]);
+  ::close(up[1]);
 }
 
 }  // namespace

@@ -76,6 +76,9 @@ struct TxChannel {
   uint64_t lost_for_target = 0;     // of its messages, how many were reported lost
   bool target_started = false;      // the two above are set
   bool resync_owed = false;         // an outage interrupted a resync: the next epoch is one too
+  // What made the channel kCorrupt (for its error message): ack words 0 and 1 as read, and
+  // this side's epoch, released count, head and messages completed for the receiver.
+  uint64_t bad_ack[6] = {};
   uint64_t messages = 0;        // messages completed on this channel: loss reports number them
   uint64_t unreported = 0;      // lost messages the next send reports as its error
   uint64_t next_ticket = 0;     // isend order on this channel

@@ -36,7 +36,7 @@ void EndpointImpl::start_epoch(TxChannel& t, uint64_t target) noexcept {
   h.store64(wire::postbox::kSender, incarnation_, StoreKind::kControl);
   h.flush();  // the fields land before the epoch that validates them
   // Release: pairs with the seqlock's acquire load of the epoch in check_epoch().
-  h.store64_release(wire::postbox::kEpoch, t.epoch, StoreKind::kControl);
+  h.store64_release(wire::postbox::kEpoch, wire::epoch_word(incarnation_, t.epoch), StoreKind::kControl);
   h.push();
 }
 
@@ -95,9 +95,10 @@ void EndpointImpl::check_epoch(RxChannel& ch) noexcept {
   if (ch.sender == 0 || ch.state == ChannelState::kCorrupt) return;
   // Acquire: pairs with the sender's release store of the epoch in start_epoch().
   const uint64_t e = ch.postbox_header.load64_acquire(wire::postbox::kEpoch);
-  if (e == 0 || (ch.active && e == ch.epoch)) return;
+  if (e == 0 || !wire::epoch_word_of(e, ch.sender) || wire::epoch_of(e) == 0) return;  // not (yet) its
+  if (ch.active && wire::epoch_of(e) == ch.epoch) return;
   wire::PostboxHeader h;
-  h.epoch = e;
+  h.epoch = wire::epoch_of(e);
   h.start = ch.postbox_header.load64(wire::postbox::kStartSeq);
   h.target = ch.postbox_header.load64(wire::postbox::kTarget);
   h.sender = ch.postbox_header.load64(wire::postbox::kSender);
@@ -105,10 +106,6 @@ void EndpointImpl::check_epoch(RxChannel& ch) noexcept {
   from_peer_barrier();
   if (ch.postbox_header.load64(wire::postbox::kEpoch) != e) return;  // being rewritten: look again later
   if (h.sender != ch.sender || h.target != incarnation_) return;     // not (yet) for us
-  if (e > 0xffff) {
-    on_bad_indicator(ch, wire::Refusal{"postbox header epoch", e, 0xffff});
-    return;
-  }
   adopt_epoch(ch, h);
 }
 

@@ -35,9 +35,14 @@ Error EndpointImpl::channel_error(const TxChannel& ch, const char* op) const {
                    op, ch.dst.node, ch.dst.node, ch.dst.local);
     case ChannelState::kCorrupt:
       return make_error(Errc::kProtocolError,
-                   "%s: rank (%u, %u) wrote an invalid acknowledgement into this node's memory (counted in "
-                   "Stats::bad_acks); the channel to it is closed: restart the job",
-                   op, ch.dst.node, ch.dst.local);
+                        "%s: rank (%u, %u) wrote an invalid acknowledgement into this node's memory (released %llu "
+                        "and taken %llu for epochs %u and %u; this side: epoch %llu, released %llu, sent %llu, %llu "
+                        "messages; counted in Stats::bad_acks); the channel to it is closed until it is restarted",
+                        op, ch.dst.node, ch.dst.local, static_cast<unsigned long long>(wire::ack_count(ch.bad_ack[0])),
+                        static_cast<unsigned long long>(wire::ack_count(ch.bad_ack[1])), wire::ack_epoch(ch.bad_ack[0]),
+                        wire::ack_epoch(ch.bad_ack[1]), static_cast<unsigned long long>(ch.bad_ack[2]),
+                        static_cast<unsigned long long>(ch.bad_ack[3]), static_cast<unsigned long long>(ch.bad_ack[4]),
+                        static_cast<unsigned long long>(ch.bad_ack[5]));
     case ChannelState::kGone:
       return make_error(Errc::kPeerGone,
                         "%s: rank (%u, %u) has %s; the message was not sent (a restarted process under that rank is "
@@ -77,7 +82,7 @@ void EndpointImpl::report_lost(TxChannel& ch, uint64_t count, Errc reason) noexc
   if (reason == Errc::kLinkDown) {
     ch.unreported += count;
     stats_.lost_on_link_down += count;
-  } else {
+  } else if (reason == Errc::kPeerGone) {
     stats_.lost_on_peer_gone += count;
   }
   lost_.push_back(LostMessages{ch.dst, ch.messages - count, count, reason});  // cold path: a fault
@@ -152,6 +157,9 @@ bool EndpointImpl::refresh_acks(TxChannel& ch) noexcept {
         rel > ch.head) {
       ++stats_.bad_acks;
       ch.state = ChannelState::kCorrupt;
+      ch.bad_ack[0] = w0, ch.bad_ack[1] = w1, ch.bad_ack[2] = ch.epoch, ch.bad_ack[3] = ch.released;
+      ch.bad_ack[4] = ch.head, ch.bad_ack[5] = completed;
+      report_lost(ch, message_ends(ch, ch.released, ch.head), Errc::kProtocolError);  // their fate is unknown
       return false;
     }
     ++stats_.link_resyncs;
@@ -168,6 +176,9 @@ bool EndpointImpl::refresh_acks(TxChannel& ch) noexcept {
     case wire::AckCheck::kBad:
       ++stats_.bad_acks;
       ch.state = ChannelState::kCorrupt;
+      ch.bad_ack[0] = w0, ch.bad_ack[1] = ch.ack.load64(wire::ack::kTaken), ch.bad_ack[2] = ch.epoch;
+      ch.bad_ack[3] = ch.released, ch.bad_ack[4] = ch.head, ch.bad_ack[5] = ch.messages - ch.messages_at_target;
+      report_lost(ch, message_ends(ch, ch.released, ch.head), Errc::kProtocolError);  // their fate is unknown
       ch.fast_until = 0;
       return false;
     case wire::AckCheck::kOk: break;

@@ -198,19 +198,30 @@ inline constexpr size_t kIncarnation = 24; // the sender's incarnation, written 
 
 // ---- Postbox header (one line before each receiver's slots) ----------------------------
 //
-// A seqlock: the sender zeroes the epoch, writes the other words, flushes, and writes the new
-// epoch last; a reader that reads the same non-zero epoch before and after the other words
-// has a consistent header. A receiver follows (adopts) an epoch only when the header names its
+// A seqlock: the sender zeroes the epoch word, writes the other words, flushes, and writes the
+// new epoch word last; a reader that reads the same non-zero epoch word before and after the
+// other words has a consistent header. A receiver follows (adopts) an epoch only when the header names its
 // own incarnation and the sender incarnation of the segment.
 namespace postbox {
-inline constexpr size_t kEpoch = 0;        // 1, 2, ... per sender incarnation; 0 while being written
+inline constexpr size_t kEpoch = 0;        // epoch_word(): 0 while being written
 inline constexpr size_t kStartSeq = 8;     // first sequence number of that epoch
 inline constexpr size_t kTarget = 16;      // the receiver incarnation this epoch is for
 inline constexpr size_t kSender = 24;      // the sender incarnation
 }  // namespace postbox
 
+// The epoch word names the sender incarnation too (its low 48 bits above the 16-bit epoch 1, 2,
+// ...), so that a reader that raced with a restarted sender's rewrite cannot take the earlier
+// incarnation's epoch for the new one's (the seqlock's check would pass on equal epochs).
+constexpr uint64_t epoch_word(uint64_t sender_incarnation, uint16_t epoch) noexcept {
+  return (sender_incarnation << 16) | epoch;
+}
+constexpr uint16_t epoch_of(uint64_t word) noexcept { return static_cast<uint16_t>(word); }
+constexpr bool epoch_word_of(uint64_t word, uint64_t sender_incarnation) noexcept {
+  return (word >> 16) == ((sender_incarnation << 16) >> 16);
+}
+
 struct PostboxHeader {
-  uint64_t epoch = 0, start = 0, target = 0, sender = 0;
+  uint64_t epoch = 0, start = 0, target = 0, sender = 0;  // epoch: the 16-bit epoch
 };
 
 // ---- Ack block (receiver -> sender, in the sender's node) ------------------------------

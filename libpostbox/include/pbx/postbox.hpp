@@ -78,7 +78,8 @@ struct LostMessages {
   Rank dst;
   uint64_t first = 0;
   uint64_t count = 0;
-  Errc reason = Errc::kLinkDown;  // kLinkDown or kPeerGone
+  Errc reason = Errc::kLinkDown;  // kLinkDown, kPeerGone, or kProtocolError (the receiver wrote a
+                                  // malformed acknowledgement: these may or may not have arrived)
 };
 
 // A received message borrowed in place (zero-copy). Valid until released (destruction or
