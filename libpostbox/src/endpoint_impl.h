@@ -326,7 +326,9 @@ class EndpointImpl {
   void on_peer_gone(uint32_t flat, bool died) noexcept;
   void on_peer_restart(uint32_t flat, const wire::Presence& p) noexcept;
   wire::Presence read_presence(Rank r) const noexcept;
-  bool peer_gone(Rank r) const noexcept { return peers_[shape().flat(r)].gone; }
+  // Whether `r` is gone, after one more look at its presence line when it seems so (it may
+  // have come back as a new incarnation since the last peer check).
+  bool peer_gone(Rank r) noexcept;
   void fail_requests(TxChannel& t, const Error& e) noexcept;
   void start_beacon();
   void stop_beacon() noexcept;

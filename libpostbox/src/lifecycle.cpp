@@ -336,7 +336,7 @@ Result<void> EndpointImpl::wait_check(uint64_t deadline, Rank peer, const char* 
   const uint64_t now = now_ns();
   if (now >= next_peer_check_ns_) check_peers(now);
   if (peer != kAnySource) {
-    if (const PeerState& ps = peers_[shape().flat(peer)]; ps.gone)
+    if (const PeerState& ps = peers_[shape().flat(peer)]; peer_gone(peer))
       return fail(Errc::kPeerGone, "%s: rank (%u, %u) %s while this process waited for %s", op, peer.node, peer.local,
                   ps.died ? "died" : "left the job", waiting_for);
     if (link_up_[peer.node] == 0)

@@ -23,6 +23,12 @@ wire::Presence EndpointImpl::read_presence(Rank r) const noexcept {
                                in.load64(off + wire::presence::kHeartbeatMs));
 }
 
+bool EndpointImpl::peer_gone(Rank r) noexcept {
+  if (!peers_[shape().flat(r)].gone) return false;
+  check_peers(now_ns());
+  return peers_[shape().flat(r)].gone;
+}
+
 void EndpointImpl::maybe_check_peers() noexcept {
   if ((++peer_polls_ & 63) != 0) return;
   const uint64_t now = now_ns();

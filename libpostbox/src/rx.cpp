@@ -37,8 +37,9 @@ Result<RecvInfo> EndpointImpl::take_pending_error() noexcept {
 
 Result<RecvInfo> EndpointImpl::peer_gone_error(Rank src, const char* op) noexcept {
   RxChannel& ch = rx_channel(src);
-  const bool died = peers_[shape().flat(src)].died;
-  if (ch.partial.active) {
+  const PeerState& ps = peers_[shape().flat(src)];
+  const bool died = ps.died;
+  if (ch.partial.active && ch.sender == ps.incarnation) {  // (not a message of a newer incarnation)
     const uint64_t total = ch.partial.total, got = ch.partial.received;
     drop_partial(ch, nullptr);
     return fail(Errc::kPeerGone,
