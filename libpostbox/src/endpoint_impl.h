@@ -251,6 +251,7 @@ class EndpointImpl {
   uint64_t write_payload(TxSegment& seg, uint64_t pool_rel, const std::byte* data, uint64_t n) noexcept;
   void publish(TxChannel& ch, const uint64_t (&w)[8], hal::StoreKind kind) noexcept;
   Result<void> ensure_segment(TxSegment& seg) noexcept;
+  void clear_postboxes(TxSegment& seg) noexcept;
   bool refresh_acks(TxChannel& ch) noexcept;
   void reclaim(TxChannel& ch, uint64_t new_released) noexcept;
   bool reclaim_for_node(const TxSegment& seg) noexcept;

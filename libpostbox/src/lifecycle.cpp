@@ -137,6 +137,11 @@ Result<std::unique_ptr<EndpointImpl>> EndpointImpl::create(std::unique_ptr<hal::
     x.ack = ep->out_[p.node].subwindow(L.ack_off(p.local, self.local), wire::kLine);
     x.release_bits = &ep->release_bits_[size_t{r} * bit_words];
   }
+  // A channel through a link that is down starts down: nothing may be written through it (its
+  // stores would be lost, among them the clearing of a new segment, which keeps lines an
+  // earlier incarnation of ours left there from passing for ours).
+  for (TxChannel& t : ep->tx_)
+    if (ep->link_up_[t.dst.node] == 0) t.state = ChannelState::kLinkDown;
   ep->active_.reserve(n);
   ep->requests_.resize(cfg.max_pending_sends);
   ep->pending_errors_.reserve(16);

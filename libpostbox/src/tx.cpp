@@ -104,6 +104,14 @@ std::optional<LostMessages> EndpointImpl::take_lost() noexcept {
   return l;
 }
 
+// Zeroes every postbox header and slot of `seg` (no line of it then passes any check byte).
+void EndpointImpl::clear_postboxes(TxSegment& seg) noexcept {
+  const uint64_t zero[8] = {};
+  for (size_t off = wire::kLine; off < layout_.pool_off(); off += wire::kLine)
+    seg.win.store_line(off, zero, StoreKind::kControl);
+  seg.win.flush();  // cleared before anything written after it (epoch headers)
+}
+
 // c31, c34: the data segment on the receiver's node is created when first needed. Our
 // incarnation goes first: a receiver that followed an earlier incarnation of ours stops reading
 // this memory before anything in it changes. Then every postbox starts empty, with an epoch
@@ -116,9 +124,7 @@ Result<void> EndpointImpl::ensure_segment(TxSegment& seg) noexcept {
   // Release: pairs with the load of the incarnation after every payload copy (copy_checked).
   seg.win.store64_release(wire::seg::kIncarnation, incarnation_, StoreKind::kControl);
   seg.win.flush();  // receivers see the new incarnation before any postbox or pool byte changes
-  const uint64_t zero[8] = {};
-  for (size_t off = wire::kLine; off < layout_.pool_off(); off += wire::kLine)
-    seg.win.store_line(off, zero, StoreKind::kControl);
+  clear_postboxes(seg);
   for (TxChannel& t : tx_)
     if (t.seg == &seg) start_epoch(t, read_presence(t.dst).incarnation);
   seg.win.store64(wire::seg::kFingerprint, layout_.fingerprint(), StoreKind::kControl);
