@@ -333,6 +333,8 @@ class EndpointImpl {
   void fail_requests(TxChannel& t, const Error& e) noexcept;
   void start_beacon();
   void stop_beacon() noexcept;
+  uint32_t beat_period_ms() const noexcept;
+  void write_heartbeat() noexcept;
 
   // ---- lifecycle.cpp ----
   Result<void> join() noexcept;
@@ -404,6 +406,9 @@ class EndpointImpl {
   std::mutex beacon_mu_;
   std::condition_variable beacon_cv_;
   bool beacon_stop_ = false;            // guarded by beacon_mu_
+  bool beat_in_calls_ = false;          // no beacon thread: check_peers() beats
+  uint64_t beats_ = 0;                  // written by one side only (the thread or the calls)
+  uint64_t next_beat_ns_ = 0;
   std::vector<hal::OutboundWindow> beacon_lines_;  // our presence line in every node (no recorder)
 };
 

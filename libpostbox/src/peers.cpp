@@ -2,7 +2,10 @@
 // the others' presence lines (local memory); how a death without a goodbye shows depends on the
 // backend (hal::Liveness): the process table (loopback), the node manager marking its dead
 // clients gone (postboxd), or a heartbeat that stops (NTB, ivshmem). Cold paths.
+#include <algorithm>
 #include <chrono>
+
+#include "pbx/base/cpu_features.h"
 
 #include "endpoint_impl.h"
 
@@ -37,6 +40,10 @@ void EndpointImpl::maybe_check_peers() noexcept {
 
 void EndpointImpl::check_peers(uint64_t now) noexcept {
   next_peer_check_ns_ = now + peer_check_period_ns_;
+  if (beat_in_calls_ && now >= next_beat_ns_) {  // (no beacon thread: the calls beat)
+    next_beat_ns_ = now + uint64_t{beat_period_ms()} * 1'000'000;
+    write_heartbeat();
+  }
   const uint64_t timeout_ns = uint64_t{config().effective_peer_timeout_ms()} * 1'000'000;
   const hal::Liveness liveness = dev_->info().liveness;
   for (uint32_t r = 0; r < shape().size(); ++r) {
@@ -99,6 +106,7 @@ void EndpointImpl::on_peer_gone(uint32_t flat, bool died) noexcept {
     t.state = ChannelState::kGone;
     t.fast_until = 0;
     fail_requests(t, channel_error(t, "send"));
+    if (getenv("PBX_DEBUG_EPOCH")) fprintf(stderr, "DBG %u->%u gone released %lu head %lu lost %lu messages %lu\n", self_flat_, flat, t.released, t.head, message_ends(t, t.released, t.head), t.messages);
     report_lost(t, message_ends(t, t.released, t.head), Errc::kPeerGone);
     reclaim(t, t.head);
   }
@@ -139,25 +147,41 @@ void EndpointImpl::on_peer_restart(uint32_t flat, const wire::Presence& p) noexc
   t.state = ChannelState::kOk;
   t.target_started = false;
   t.resync_owed = false;
+  if (getenv("PBX_DEBUG_EPOCH")) fprintf(stderr, "DBG %u->%u restart state %d head %lu released %lu messages %lu created %d\n", self_flat_, flat, int(t.state), t.head, t.released, t.messages, t.seg->created);
   if (t.seg->created) start_epoch(t, p.incarnation);
   else t.target = p.incarnation;
 }
 
 // ---- heartbeats (Liveness::kHeartbeat) -----------------------------------------------
 
+uint32_t EndpointImpl::beat_period_ms() const noexcept {
+  return std::max<uint32_t>(1, config().effective_peer_timeout_ms() / 4);
+}
+
+// One heartbeat into our presence line in every node (only the beacon thread, or only the
+// calls, ever write it).
+void EndpointImpl::write_heartbeat() noexcept {
+  ++beats_;
+  for (hal::OutboundWindow& w : beacon_lines_) {
+    w.store64(wire::presence::kHeartbeat, beats_, StoreKind::kControl);
+    w.push();
+  }
+}
+
+// A thread that only beats, so that a process busy elsewhere (not calling postbox) is not
+// taken for dead. ThreadSanitizer builds beat from inside the calls instead (TSan cannot start
+// threads in a child forked from a threaded parent, as the tests do).
 void EndpointImpl::start_beacon() {
   if (dev_->info().liveness != hal::Liveness::kHeartbeat) return;
-  const uint32_t period_ms = std::max<uint32_t>(1, config().effective_peer_timeout_ms() / 4);
+  if (kScalarSharedMemory) {
+    beat_in_calls_ = true;
+    return;
+  }
+  const uint32_t period_ms = beat_period_ms();
   beacon_ = std::thread([this, period_ms] {
-    uint64_t beat = 0;
     std::unique_lock<std::mutex> lock(beacon_mu_);
-    while (!beacon_cv_.wait_for(lock, std::chrono::milliseconds(period_ms), [this] { return beacon_stop_; })) {
-      ++beat;
-      for (hal::OutboundWindow& w : beacon_lines_) {
-        w.store64(wire::presence::kHeartbeat, beat, StoreKind::kControl);
-        w.push();
-      }
-    }
+    while (!beacon_cv_.wait_for(lock, std::chrono::milliseconds(period_ms), [this] { return beacon_stop_; }))
+      write_heartbeat();
   });
 }
 

@@ -16,7 +16,8 @@
 //     incarnation: channels to it resume, and nothing sent to the earlier one reaches it.
 //   * send() returns once the message is in the receiver's postbox (the caller's buffer is free
 //     again); it waits for room while the postbox or pool is full. try_send() never waits.
-//   * Progress is made by polling inside these calls; there is no hidden thread.
+//   * Progress is made by polling inside these calls. The only thread an endpoint starts (NTB,
+//     ivshmem and postboxd backends) writes its heartbeat and nothing else.
 //   * Errors are values (Result<T>); no exception leaves a data-path call.
 //
 // Threading: an Endpoint is used by one thread at a time (it is not internally locked).
