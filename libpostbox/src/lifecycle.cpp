@@ -276,7 +276,8 @@ void EndpointImpl::check_links() noexcept {
 void EndpointImpl::on_link_down(uint16_t node) noexcept {
   ++stats_.link_down_events;
   for (TxChannel& t : tx_) {
-    if (t.dst.node != node || t.state == ChannelState::kCorrupt) continue;
+    // (A channel to a peer that is gone stays so: only its next incarnation reopens it.)
+    if (t.dst.node != node || t.state == ChannelState::kCorrupt || t.state == ChannelState::kGone) continue;
     if (t.state == ChannelState::kResyncing) {
       --resyncing_;
       t.resync_owed = true;  // its answer, if it comes, is for an epoch that is over

@@ -136,6 +136,13 @@ void EndpointImpl::on_peer_restart(uint32_t flat, const wire::Presence& p) noexc
     if (!ps.gone) on_peer_gone(flat, true);  // it died without our noticing
     ++stats_.peer_restarts;
   }
+  // Anything still unacknowledged was meant for the earlier incarnation (none, normally: its
+  // death settled the channel).
+  TxChannel& old = tx_[flat];
+  if (old.head != old.released && old.state != ChannelState::kCorrupt) {
+    report_lost(old, message_ends(old, old.released, old.head), Errc::kPeerGone);
+    reclaim(old, old.head);
+  }
   ps = PeerState{};
   ps.incarnation = p.incarnation;
   ps.pid = p.pid;
