@@ -22,6 +22,9 @@ class Client {
   // then this client's own `vectors` eventfds (so `vectors` must match the server's).
   [[nodiscard]] static Result<Client> connect(const std::string& socket_path, uint32_t vectors,
                                               uint64_t timeout_ns);
+  // The same handshake over a socket already connected to a server (connect() opens one; tests
+  // and tests/fuzz pass one end of a socketpair and play the server on the other).
+  [[nodiscard]] static Result<Client> handshake(UniqueFd sock, uint32_t vectors, uint64_t timeout_ns);
 
   uint16_t id() const noexcept { return id_; }
   int shm_fd() const noexcept { return shm_fd_.get(); }
@@ -46,6 +49,7 @@ class Client {
 
  private:
   Client() = default;
+  static Result<Client> handshake_until(UniqueFd sock, uint32_t vectors, uint64_t deadline_ns);
   // Reads one server message (waiting until the deadline) and applies it.
   Result<void> handle_next(uint64_t deadline_ns);
 
