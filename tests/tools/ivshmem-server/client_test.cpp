@@ -67,6 +67,20 @@ TEST(IvshmemClient, PeersComeWithTheirVectorsAndGoWithoutAnFd) {
   EXPECT_EQ(c->peer_vectors(4), 0u);
 }
 
+TEST(IvshmemClient, APeerHoldsAtMostTheClientsVectorCountOfDescriptors) {
+  ScriptedServer s;
+  s.handshake(1, 2);
+  auto c = Client::handshake(std::move(s.client), 2, kTimeoutNs);
+  ASSERT_TRUE(c) << c.error().message();
+  for (int i = 0; i < 5; ++i) s.send_with_fd(4);  // a server announcing five vectors of peer 4
+  s.server.reset();
+  ASSERT_TRUE(c->wait_peer_up(4, kTimeoutNs));
+  auto more = c->wait_peer_up(5, kTimeoutNs);  // reads the rest of the stream
+  ASSERT_FALSE(more);
+  EXPECT_EQ(more.error().code(), Errc::kPeerGone);
+  EXPECT_EQ(c->peer_vectors(4), 2u) << "the three extra descriptors are closed, not kept";
+}
+
 TEST(IvshmemClient, AServerThatHangsUpMidHandshakeIsPeerGone) {
   ScriptedServer s;
   s.send(kProtocolVersion);

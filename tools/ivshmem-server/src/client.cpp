@@ -71,7 +71,8 @@ Result<void> Client::handle_next(uint64_t deadline_ns) {
   } else if (peer == id_) {
     if (own_.size() < vectors_) own_.push_back(std::move(m->fd));  // extra vectors: closed
   } else {
-    peers_[peer].push_back(std::move(m->fd));
+    std::vector<UniqueFd>& fds = peers_[peer];
+    if (fds.size() < vectors_) fds.push_back(std::move(m->fd));  // extra vectors: closed (QEMU refuses them)
   }
   return {};
 }

@@ -31,7 +31,8 @@ class Client {
   // Maps the whole shared memory read-write (MAP_SHARED).
   [[nodiscard]] Result<MmapRegion> map_shm() const;
 
-  // Peers known now, and how many of their vectors this client holds.
+  // Peers known now, and how many of their vectors this client holds (at most `vectors`: a
+  // server that sends more for one peer has the extra descriptors closed).
   std::vector<uint16_t> peers() const;
   size_t peer_vectors(uint16_t peer) const;
 
