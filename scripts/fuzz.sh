@@ -65,7 +65,8 @@ run_one() {
   echo $((SECONDS - start)) >"$dir/wall"
 }
 
-echo "=== fuzz: ${#targets[@]} targets, ${runs:+$runs executions}${runs:-$seconds s} each, $jobs_max at a time ==="
+if [ -n "$runs" ]; then each="$runs executions"; else each="$seconds s"; fi
+echo "=== fuzz: ${#targets[@]} targets, $each each, $jobs_max at a time ==="
 for t in "${targets[@]}"; do
   while (($(jobs -rp | wc -l) >= jobs_max)); do wait -n || true; done
   echo "fuzz: $t started"

@@ -32,7 +32,7 @@ constexpr uint64_t kTimeoutNs = 10'000'000'000;  // never reached: the stream al
 // The lowest free descriptor number: it comes back to the same value when every descriptor an
 // input opened has been closed again.
 int lowest_free_fd() {
-  const int fd = ::dup(0);
+  const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   PBX_FUZZ_CHECK(fd >= 0);
   ::close(fd);
   return fd;

@@ -86,7 +86,10 @@ void check_status(const std::vector<std::byte>& m) {
     PBX_FUZZ_CHECK(!v.has_value());
     return;
   }
-  if (!check_header(m, kWho)) return;
+  if (!check_header(m, kWho)) {
+    PBX_FUZZ_CHECK(!v.has_value());
+    return;
+  }
   Status s;
   std::memcpy(&s, m.data(), sizeof s);
   const bool reply = s.h.type == static_cast<uint16_t>(MsgType::kReply);
