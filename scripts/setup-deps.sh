@@ -4,6 +4,7 @@
 #   scripts/setup-deps.sh build   # compiler, CMake, libraries: enough to build and run a loopback job
 #   scripts/setup-deps.sh bench   # build + Open MPI, the peer pbx-perf --compare measures against
 #   scripts/setup-deps.sh test    # build + what the whole test suite needs (QEMU for hw-emulated tests)
+#   scripts/setup-deps.sh fuzz    # build + clang and its libFuzzer/sanitizer runtime (scripts/fuzz.sh)
 #
 # Runs apt-get as root (directly when root, else through sudo when it exists).
 set -euo pipefail
@@ -15,13 +16,15 @@ BUILD_PKGS=(g++ cmake ninja-build pkg-config make git
 BENCH_PKGS=(openmpi-bin libopenmpi-dev)
 TEST_PKGS=(python3
            qemu-system-x86 busybox-static cpio xz-utils kmod zstd)
+FUZZ_PKGS=(clang-14 libclang-rt-14-dev)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-build}" in
   build) ;;
   bench) want+=("${BENCH_PKGS[@]}") ;;
   test) want+=("${TEST_PKGS[@]}") ;;
-  *) echo "usage: $0 build|bench|test" >&2; exit 2 ;;
+  fuzz) want+=("${FUZZ_PKGS[@]}") ;;
+  *) echo "usage: $0 build|bench|test|fuzz" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -26,4 +26,5 @@ for preset in $presets; do
     *) ctest --preset "$preset" ;;
   esac
 done
+./scripts/fuzz.sh  # libFuzzer on every parser of peer-written memory, 60 s per target (tests/fuzz/README.md)
 echo "=== all tests passed ($presets) ==="

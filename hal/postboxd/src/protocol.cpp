@@ -159,7 +159,7 @@ Result<uint64_t> decode_status(std::span<const std::byte> msg, std::string_view 
   std::string text(reinterpret_cast<const char*>(msg.data() + sizeof(Status)), s.text_len);  // NOLINT: bytes
   if (*t == MsgType::kRefused && s.errc == 0) s.errc = static_cast<uint32_t>(Errc::kPermissionDenied);
   if (s.errc == 0) return s.value;
-  const uint32_t last = static_cast<uint32_t>(Errc::kCancelled);
+  const uint32_t last = static_cast<uint32_t>(Errc::kDataCorrupt);  // the last code of base/error.h
   const Errc code = s.errc <= last ? static_cast<Errc>(s.errc) : Errc::kProtocolError;
   if (text.empty()) return tl::unexpected(Error(code));
   return tl::unexpected(Error(code, std::move(text)));

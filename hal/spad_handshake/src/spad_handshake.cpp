@@ -23,6 +23,13 @@ Result<void> HandshakeOptions::validate() const {
   return {};
 }
 
+PeerVerdict judge_peer_spads(const PeerSpads& peer, const OwnSpads& own) noexcept {
+  if (peer.magic != SpadHandshake::kMagic || peer.epoch == 0) return PeerVerdict::kAbsent;
+  if (peer.version != SpadHandshake::kVersion || peer.window_pages != own.window_pages || peer.nodes != own.nodes)
+    return PeerVerdict::kMismatch;
+  return peer.ack == own.epoch ? PeerVerdict::kAcked : PeerVerdict::kUnacked;
+}
+
 Result<void> SpadHandshake::check(const Device& dev, NodeIdx peer, const HandshakeOptions& opts) {
   if (auto ok = opts.validate(); !ok) return ok;
   const DeviceInfo& i = dev.info();
@@ -69,7 +76,7 @@ Result<void> SpadHandshake::maybe_reannounce(uint64_t now) {
   return announce(now);
 }
 
-Result<bool> SpadHandshake::read_peer(PeerView* v) {
+Result<bool> SpadHandshake::read_peer(PeerSpads* v) {
   auto rd = [&](Spad i) { return dev_.spad_read(peer_, SpadIdx(i)); };
   auto e1 = rd(kSpadEpoch);
   if (!e1) return tl::unexpected(e1.error());
@@ -78,7 +85,7 @@ Result<bool> SpadHandshake::read_peer(PeerView* v) {
   for (auto* r : {&magic, &version, &pages, &nodes, &ack, &e2})
     if (!*r) return tl::unexpected(r->error());
   if (*e1 != *e2) return false;  // the peer re-announced while we read: look again next step
-  *v = PeerView{*magic, *version, *pages, *nodes, *e1, *ack};
+  *v = PeerSpads{*magic, *version, *pages, *nodes, *e1, *ack};
   return true;
 }
 
@@ -117,12 +124,13 @@ Result<void> SpadHandshake::step() {
     if (auto ok = unless_link_down(announce(now)); !ok) return ok;
   }
 
-  PeerView v{};
+  PeerSpads v{};
   auto consistent = read_peer(&v);
   if (!consistent) return tl::unexpected(consistent.error());
   if (!*consistent) return {};
 
-  if (v.magic != kMagic || v.epoch == 0) {  // no node manager there (never started, or left)
+  const PeerVerdict verdict = judge_peer_spads(v, OwnSpads{window_pages_, nodes_, opts_.epoch});
+  if (verdict == PeerVerdict::kAbsent) {  // no node manager there (never started, or left)
     if (state_ != State::kWaiting) {
       if (state_ == State::kUp) new_attempt(now);
       set_state(State::kWaiting);
@@ -144,7 +152,7 @@ Result<void> SpadHandshake::step() {
     // All of ours again, with the ack: a restarted peer may have lost what we wrote before.
     if (auto ok = unless_link_down(announce(now)); !ok) return ok;
   }
-  if (v.version != kVersion || v.window_pages != window_pages_ || v.nodes != nodes_) {
+  if (verdict == PeerVerdict::kMismatch) {
     set_state(State::kMismatch);
     if (mismatch_epoch_ == v.epoch) return {};
     mismatch_epoch_ = v.epoch;
@@ -155,7 +163,7 @@ Result<void> SpadHandshake::step() {
                 peer_.v, v.version, v.nodes, uint64_t{v.window_pages} * 4, kVersion, nodes_,
                 uint64_t{window_pages_} * 4);
   }
-  if (v.ack == opts_.epoch) {
+  if (verdict == PeerVerdict::kAcked) {
     set_state(State::kUp);
     return {};
   }

@@ -21,12 +21,21 @@ Result<Client> Client::connect(const std::string& socket_path, uint32_t vectors,
     return fail(Errc::kInvalidArgument, "socket path %s is too long", socket_path.c_str());
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!sock) return fail_errno(errno, "socket");
+  if (::connect(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+    return fail_errno(errno, "connect to ivshmem server %s (is pbx-ivshmem-server running?)", socket_path.c_str());
+  return handshake_until(std::move(sock), vectors, deadline);
+}
+
+Result<Client> Client::handshake(UniqueFd sock, uint32_t vectors, uint64_t timeout_ns) {
+  return handshake_until(std::move(sock), vectors, now_ns() + timeout_ns);
+}
+
+Result<Client> Client::handshake_until(UniqueFd sock, uint32_t vectors, uint64_t deadline) {
   Client c;
   c.vectors_ = vectors;
-  c.sock_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!c.sock_) return fail_errno(errno, "socket");
-  if (::connect(c.sock_.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
-    return fail_errno(errno, "connect to ivshmem server %s (is pbx-ivshmem-server running?)", socket_path.c_str());
+  c.sock_ = std::move(sock);
 
   auto version = recv_message(c.sock_.get(), deadline);
   if (!version) return tl::unexpected(with_context(version.error(), "ivshmem handshake: version"));
@@ -62,7 +71,8 @@ Result<void> Client::handle_next(uint64_t deadline_ns) {
   } else if (peer == id_) {
     if (own_.size() < vectors_) own_.push_back(std::move(m->fd));  // extra vectors: closed
   } else {
-    peers_[peer].push_back(std::move(m->fd));
+    std::vector<UniqueFd>& fds = peers_[peer];
+    if (fds.size() < vectors_) fds.push_back(std::move(m->fd));  // extra vectors: closed (QEMU refuses them)
   }
   return {};
 }

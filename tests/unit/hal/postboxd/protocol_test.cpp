@@ -1,6 +1,9 @@
 // The postboxd protocol codec and the status page: what a client accepts, and what it refuses.
 #include "pbx/hal/postboxd/protocol.h"
 
+#include <cstring>
+#include <string>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -96,6 +99,22 @@ TEST(PostboxdProtocol, RepliesCarryValuesOrErrors) {
   ASSERT_FALSE(e);
   EXPECT_EQ(e.error().code(), Errc::kLinkDown);
   EXPECT_EQ(e.error().message(), "down");
+}
+
+TEST(PostboxdProtocol, AReplyCarriesEveryCodeThisProgramKnowsAndNoOther) {
+  // errc_name() names every Errc (its switch has no default), so this follows base/error.h.
+  for (uint32_t v = 1; v <= 0xff; ++v) {
+    const auto code = static_cast<Errc>(v);
+    const bool known = std::string(errc_name(code)) != "unknown";
+    std::vector<std::byte> reply = encode_status(MsgType::kReply, tl::unexpected(Error(Errc::kIoError, "e")));
+    Status s;
+    std::memcpy(&s, reply.data(), sizeof s);
+    s.errc = v;
+    std::memcpy(reply.data(), &s, sizeof s);
+    auto e = decode_status(reply, "x");
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.error().code(), known ? code : Errc::kProtocolError) << "errc " << v;
+  }
 }
 
 TEST(PostboxdProtocol, RequestsAndHellosAreCheckedBySizeAndOp) {

@@ -242,5 +242,31 @@ TEST(SpadHandshake, RefusesDevicesWithoutEnoughScratchpadsAndBadOptions) {
   EXPECT_FALSE(SpadHandshake::check(*p.n0, NodeIdx(2), opts(kEpochA))) << "no such node";
 }
 
+// The pure judgement step() makes of one read of the peer's scratchpads.
+TEST(JudgePeerSpads, EachFieldDecidesInTheDocumentedOrder) {
+  const OwnSpads own{512, 2, kEpochA};
+  const PeerSpads good{SpadHandshake::kMagic, SpadHandshake::kVersion, 512, 2, kEpochB, kEpochA};
+  EXPECT_EQ(judge_peer_spads(good, own), PeerVerdict::kAcked);
+  PeerSpads p = good;
+  p.ack = 0;
+  EXPECT_EQ(judge_peer_spads(p, own), PeerVerdict::kUnacked);
+  p = good;
+  p.window_pages = 1024;
+  EXPECT_EQ(judge_peer_spads(p, own), PeerVerdict::kMismatch);
+  p.ack = 0;
+  EXPECT_EQ(judge_peer_spads(p, own), PeerVerdict::kMismatch) << "a mismatch wins over a missing ack";
+  p = good;
+  p.nodes = 3;
+  EXPECT_EQ(judge_peer_spads(p, own), PeerVerdict::kMismatch);
+  p = good;
+  p.version = SpadHandshake::kVersion + 1;
+  EXPECT_EQ(judge_peer_spads(p, own), PeerVerdict::kMismatch);
+  p.epoch = 0;
+  EXPECT_EQ(judge_peer_spads(p, own), PeerVerdict::kAbsent) << "epoch 0: it left, whatever else is there";
+  p = good;
+  p.magic = 0;
+  EXPECT_EQ(judge_peer_spads(p, own), PeerVerdict::kAbsent);
+}
+
 }  // namespace
 }  // namespace pbx::hal

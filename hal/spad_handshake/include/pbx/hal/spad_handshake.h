@@ -43,6 +43,27 @@ struct HandshakeOptions {
   [[nodiscard]] Result<void> validate() const;
 };
 
+// The peer's scratchpads as one consistent read (spads 0..5, in the order of the table above).
+struct PeerSpads {
+  uint32_t magic, version, window_pages, nodes, epoch, ack;
+};
+
+// What this node writes about itself, against which the peer's scratchpads are judged.
+struct OwnSpads {
+  uint32_t window_pages, nodes, epoch;
+};
+
+// What a consistent read of the peer's scratchpads says, checked in this order:
+//   kAbsent    no node manager there: no magic, or epoch 0 (never started, or it left)
+//   kMismatch  another handshake version, window size or node count
+//   kUnacked   a matching peer that has not acknowledged `own.epoch` (not yet, or it lost it)
+//   kAcked     a matching peer that acknowledged `own.epoch`: the link is up
+// A pure function of peer-written values, the handshake's only parser of them (fuzzed in
+// tests/fuzz). Whether the peer's epoch is new is the caller's business (it remembers the
+// last one it acknowledged).
+enum class PeerVerdict : uint8_t { kAbsent, kMismatch, kUnacked, kAcked };
+[[nodiscard]] PeerVerdict judge_peer_spads(const PeerSpads& peer, const OwnSpads& own) noexcept;
+
 class SpadHandshake {
  public:
   static constexpr uint32_t kMagic = 0x48584250;  // "PBXH"
@@ -76,10 +97,7 @@ class SpadHandshake {
   void leave() noexcept;
 
  private:
-  struct PeerView {
-    uint32_t magic, version, window_pages, nodes, epoch, ack;
-  };
-  [[nodiscard]] Result<bool> read_peer(PeerView* v);
+  [[nodiscard]] Result<bool> read_peer(PeerSpads* v);
   [[nodiscard]] Result<void> announce(uint64_t now);
   [[nodiscard]] Result<void> maybe_reannounce(uint64_t now);
   void set_state(State s) noexcept;

@@ -22,13 +22,17 @@ class Client {
   // then this client's own `vectors` eventfds (so `vectors` must match the server's).
   [[nodiscard]] static Result<Client> connect(const std::string& socket_path, uint32_t vectors,
                                               uint64_t timeout_ns);
+  // The same handshake over a socket already connected to a server (connect() opens one; tests
+  // and tests/fuzz pass one end of a socketpair and play the server on the other).
+  [[nodiscard]] static Result<Client> handshake(UniqueFd sock, uint32_t vectors, uint64_t timeout_ns);
 
   uint16_t id() const noexcept { return id_; }
   int shm_fd() const noexcept { return shm_fd_.get(); }
   // Maps the whole shared memory read-write (MAP_SHARED).
   [[nodiscard]] Result<MmapRegion> map_shm() const;
 
-  // Peers known now, and how many of their vectors this client holds.
+  // Peers known now, and how many of their vectors this client holds (at most `vectors`: a
+  // server that sends more for one peer has the extra descriptors closed).
   std::vector<uint16_t> peers() const;
   size_t peer_vectors(uint16_t peer) const;
 
@@ -46,6 +50,7 @@ class Client {
 
  private:
   Client() = default;
+  static Result<Client> handshake_until(UniqueFd sock, uint32_t vectors, uint64_t deadline_ns);
   // Reads one server message (waiting until the deadline) and applies it.
   Result<void> handle_next(uint64_t deadline_ns);
 
