@@ -19,6 +19,7 @@ Decode decode_indicator(const uint64_t (&w)[8], uint8_t check, const IndicatorLi
   switch (h.kind) {
     case Kind::kInline:
       if (h.inline_len > lim.inline_max) return refuse(why, "inline length", h.inline_len, lim.inline_max);
+      if (h.inline_len > lim.max_message) return refuse(why, "message length", h.inline_len, lim.max_message);
       nwords = inline_words(h.inline_len);
       break;
     case Kind::kPool: nwords = 3; break;
@@ -47,6 +48,7 @@ Decode decode_indicator(const uint64_t (&w)[8], uint8_t check, const IndicatorLi
   out.checksum = sum;
   if (h.kind == Kind::kPool) {
     if (out.len > lim.cts) return refuse(why, "message length", out.len, lim.cts);
+    if (out.len > lim.max_message) return refuse(why, "message length", out.len, lim.max_message);
     if ((h.flags & flag::kLastPiece) != 0) return refuse(why, "flags", h.flags, flag::kAckNow);
     out.msg_off = 0;
     out.total = out.len;

@@ -193,3 +193,25 @@ TEST(WireParsers, APresenceLineNeedsItsMagicAnIncarnationAndAKnownState) {
 }
 
 }  // namespace pbx::wire
+
+namespace pbx::wire {
+
+// Config allows max_message below the CTS and inline_max: a pool or inline message above it is
+// refused like a piece (found by tests/fuzz/fuzz_indicator).
+TEST(WireParsers, EveryKindOfMessageIsCheckedAgainstMaxMessage) {
+  IndicatorLimits lim = kLimits;
+  lim.max_message = 20;
+  uint64_t w[8];
+  pool_line(w, 0x81, 0, 21, 0);
+  Indicator ind;
+  Refusal why;
+  EXPECT_EQ(decode_indicator(w, 0x81, lim, ind, why), Decode::kBad);
+  EXPECT_STREQ(why.what, "message length");
+  w[0] = encode_header({Kind::kInline, 0, 21, 0}, 0x81);
+  EXPECT_EQ(decode_indicator(w, 0x81, lim, ind, why), Decode::kBad);
+  EXPECT_STREQ(why.what, "message length");
+  pool_line(w, 0x81, 0, 20, 0);
+  EXPECT_EQ(decode_indicator(w, 0x81, lim, ind, why), Decode::kOk);
+}
+
+}  // namespace pbx::wire
