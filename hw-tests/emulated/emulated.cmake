@@ -54,7 +54,7 @@ function(pbx_emulated_tier_finish)
     COMMAND ${PBX_EMULATED_DIR}/run-vms.sh --kernel ${PBX_EMULATED_OUT}/kernel/current
             --plan ${PBX_EMULATED_OUT}/plan.txt --server $<TARGET_FILE:pbx-ivshmem-server>
             --out ${PBX_EMULATED_OUT}/run)
-  set_tests_properties(hw-emulated.vms PROPERTIES ${common} TIMEOUT 420
+  set_tests_properties(hw-emulated.vms PROPERTIES ${common} TIMEOUT 480
     FIXTURES_REQUIRED pbx_hw_kernel FIXTURES_SETUP pbx_hw_run)
   set_tests_properties(hw-emulated.vms PROPERTIES LABELS "hw;hw-emulated")
   foreach(t IN LISTS tests)

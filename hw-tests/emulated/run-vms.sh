@@ -15,7 +15,7 @@
 # its own time-out, because QEMU pauses rather than exits on some errors; then check that both
 # ran their whole plan and print every test's result. The verdict per test is report.sh's.
 #
-# Environment: PBX_HW_VM_TIMEOUT_S (180), PBX_HW_TEST_TIMEOUT_S (60), PBX_HW_PEER_TIMEOUT_S (30),
+# Environment: PBX_HW_VM_TIMEOUT_S (360), PBX_HW_TEST_TIMEOUT_S (150), PBX_HW_PEER_TIMEOUT_S (30),
 # PBX_HW_SHM_SIZE (4M), PBX_HW_EMULATED (require: fail instead of skip; off: skip).
 #
 # Exit status: 0 both VMs ran their plan (tests may still have failed), 1 a VM or the server
@@ -42,8 +42,8 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$kernel" ] && [ -n "$plan" ] && [ -n "$server" ] && [ -n "$out" ] || { usage >&2; exit 2; }
 
-VM_TIMEOUT=${PBX_HW_VM_TIMEOUT_S:-180}
-TEST_TIMEOUT=${PBX_HW_TEST_TIMEOUT_S:-60}
+VM_TIMEOUT=${PBX_HW_VM_TIMEOUT_S:-360}
+TEST_TIMEOUT=${PBX_HW_TEST_TIMEOUT_S:-150}
 PEER_TIMEOUT=${PBX_HW_PEER_TIMEOUT_S:-30}
 SHM_SIZE=${PBX_HW_SHM_SIZE:-4M}
 VMS=(a b)
