@@ -43,7 +43,6 @@ void EndpointImpl::start_epoch(TxChannel& t, uint64_t target) noexcept {
 // Receiver side: forget everything of the sender incarnation `ch` followed (it was restarted).
 // Messages already held stay: they were whole and come first.
 void EndpointImpl::reset_rx_channel(RxChannel& ch) noexcept {
-  if (getenv("PBX_DEBUG_EPOCH")) fprintf(stderr, "DBG %u<-%u reset (sender %lx)\n", self_flat_, shape().flat(ch.src), ch.sender);
   drop_partial(ch, nullptr);
   ch.active = false;
   ch.sender = 0;
@@ -112,7 +111,6 @@ void EndpointImpl::check_epoch(RxChannel& ch) noexcept {
 
 void EndpointImpl::adopt_epoch(RxChannel& ch, const wire::PostboxHeader& h) noexcept {
   const auto epoch = static_cast<uint16_t>(h.epoch);
-  if (getenv("PBX_DEBUG_EPOCH")) fprintf(stderr, "DBG %u<-%u adopt sender %lx epoch %u start %lu (active %d epoch %u expected %lu released %lu)\n", self_flat_, shape().flat(ch.src), ch.sender, epoch, h.start, ch.active, ch.epoch, ch.expected, ch.released);
   if (!ch.active) {  // the first epoch of this sender incarnation for us
     ch.active = true;
     ch.epoch = epoch;
@@ -178,7 +176,6 @@ void EndpointImpl::write_adoption_ack(RxChannel& ch) noexcept {
     ack_segment_created_[node] = 1;
     ++stats_.ack_segments_created;
   }
-  if (getenv("PBX_DEBUG_EPOCH")) fprintf(stderr, "DBG %u<-%u adoptack sender %lx epoch %u taken %lu released %lu follows %d\n", self_flat_, shape().flat(ch.src), ch.sender, ch.epoch, ch.taken, ch.released, ch.ack_follows);
   if (!ch.ack_follows) {
     ch.ack.store64(wire::ack::kReleased, 0, StoreKind::kControl);
     ch.ack.flush();  // the old count is gone before the block names the new sender incarnation

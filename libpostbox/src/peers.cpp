@@ -106,7 +106,6 @@ void EndpointImpl::on_peer_gone(uint32_t flat, bool died) noexcept {
     t.state = ChannelState::kGone;
     t.fast_until = 0;
     fail_requests(t, channel_error(t, "send"));
-    if (getenv("PBX_DEBUG_EPOCH")) fprintf(stderr, "DBG %u->%u gone released %lu head %lu lost %lu messages %lu\n", self_flat_, flat, t.released, t.head, message_ends(t, t.released, t.head), t.messages);
     report_lost(t, message_ends(t, t.released, t.head), Errc::kPeerGone);
     reclaim(t, t.head);
   }
@@ -154,7 +153,6 @@ void EndpointImpl::on_peer_restart(uint32_t flat, const wire::Presence& p) noexc
   t.state = ChannelState::kOk;
   t.target_started = false;
   t.resync_owed = false;
-  if (getenv("PBX_DEBUG_EPOCH")) fprintf(stderr, "DBG %u->%u restart state %d head %lu released %lu messages %lu created %d\n", self_flat_, flat, int(t.state), t.head, t.released, t.messages, t.seg->created);
   if (t.seg->created) start_epoch(t, p.incarnation);
   else t.target = p.incarnation;
 }

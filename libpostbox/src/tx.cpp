@@ -169,7 +169,6 @@ bool EndpointImpl::refresh_acks(TxChannel& ch) noexcept {
       return false;
     }
     ++stats_.link_resyncs;
-    if (getenv("PBX_DEBUG_EPOCH")) fprintf(stderr, "DBG %u->%u resync epoch %u taken %lu completed %lu lft %lu mat %lu rel %lu released %lu head %lu\n", self_flat_, shape().flat(ch.dst), ch.epoch, taken, completed, ch.lost_for_target, ch.messages_at_target, rel, ch.released, ch.head);
     ch.state = ChannelState::kOk;
     ch.resync_owed = false;
     // Nothing was sent since the outage: what the receiver did not take is the tail it lost.
