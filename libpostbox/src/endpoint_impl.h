@@ -342,6 +342,7 @@ class EndpointImpl {
   void check_links() noexcept;
   void on_link_down(uint16_t node) noexcept;
   void on_link_up(uint16_t node) noexcept;
+  void rewrite_node_lines(uint16_t node) noexcept;
   void maybe_check_links() noexcept {
     if ((++ops_ & 4095) == 0) check_links();
   }

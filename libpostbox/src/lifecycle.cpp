@@ -297,21 +297,30 @@ void EndpointImpl::on_link_down(uint16_t node) noexcept {
   }
 }
 
+// Writes again what this process keeps in `node`'s memory besides postboxes: its presence line
+// and (once created) its segment header. After an outage (stores lost), and when a process of
+// that node restarted (a rebooted node, or an ivshmem VM reopening its device, starts with
+// cleared memory).
+void EndpointImpl::rewrite_node_lines(uint16_t node) noexcept {
+  write_presence(node, wire::presence::kUp);
+  TxSegment& seg = segs_[node];
+  if (!seg.created) return;
+  seg.win.store64(wire::seg::kIncarnation, incarnation_, StoreKind::kControl);
+  seg.win.store64(wire::seg::kFingerprint, layout_.fingerprint(), StoreKind::kControl);
+  seg.win.store64(wire::seg::kPid, static_cast<uint64_t>(::getpid()), StoreKind::kControl);
+  seg.win.flush();  // the header fields land before the magic
+  // Release: pairs with the acquire load of the magic in follow_segment().
+  seg.win.store64_release(wire::seg::kMagic, wire::kSegmentMagic, StoreKind::kControl);
+  seg.win.push();
+}
+
 // The link is back. Stores made while it was down are lost, so everything this process keeps
 // in that node's memory is written again, and every channel to it that has messages in flight
 // starts a new epoch at its next sequence number; the receiver answers with how much it
 // delivers (epoch.cpp), and the sender reports the rest as lost.
 void EndpointImpl::on_link_up(uint16_t node) noexcept {
-  write_presence(node, wire::presence::kUp);
+  rewrite_node_lines(node);
   TxSegment& seg = segs_[node];
-  if (seg.created) {
-    seg.win.store64(wire::seg::kIncarnation, incarnation_, StoreKind::kControl);
-    seg.win.store64(wire::seg::kFingerprint, layout_.fingerprint(), StoreKind::kControl);
-    seg.win.store64(wire::seg::kPid, static_cast<uint64_t>(::getpid()), StoreKind::kControl);
-    seg.win.flush();  // the header fields land before the magic
-    // Release: pairs with the acquire load of the magic in follow_segment().
-    seg.win.store64_release(wire::seg::kMagic, wire::kSegmentMagic, StoreKind::kControl);
-  }
   const uint64_t now = now_ns();
   for (uint32_t r = 0; r < shape().size(); ++r) {
     TxChannel& t = tx_[r];

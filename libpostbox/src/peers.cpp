@@ -150,9 +150,15 @@ void EndpointImpl::on_peer_restart(uint32_t flat, const wire::Presence& p) noexc
   TxChannel& t = tx_[flat];
   if (t.state == ChannelState::kResyncing) --resyncing_;
   t.fast_until = 0;
-  t.state = ChannelState::kOk;
   t.target_started = false;
   t.resync_owed = false;
+  if (link_up_[t.dst.node] == 0) {  // (the epoch for it starts when the link is back)
+    t.state = ChannelState::kLinkDown;
+    t.target = p.incarnation;
+    return;
+  }
+  t.state = ChannelState::kOk;
+  if (t.dst.node != self_.node) rewrite_node_lines(t.dst.node);
   if (t.seg->created) start_epoch(t, p.incarnation);
   else t.target = p.incarnation;
 }

@@ -75,8 +75,8 @@ uint64_t size_of(uint64_t v) { return v >> 32; }
 
 }  // namespace
 
-CheckResult run_check(const std::string& dir) {
-  CheckResult res;
+namespace {
+std::vector<Log> load_all(const std::string& dir) {
   std::vector<Log> logs;
   if (DIR* d = ::opendir(dir.c_str())) {
     while (dirent* e = ::readdir(d)) {
@@ -88,6 +88,21 @@ CheckResult run_check(const std::string& dir) {
     }
     ::closedir(d);
   }
+  return logs;
+}
+}  // namespace
+
+uint64_t sent_by_rank(const std::string& dir, uint32_t rank) {
+  uint64_t n = 0;
+  for (const Log& l : load_all(dir))
+    if (l.rank == rank)
+      for (const Record& r : l.records) n += r.type == static_cast<uint8_t>(RecordType::kSent) ? 1 : 0;
+  return n;
+}
+
+CheckResult run_check(const std::string& dir) {
+  CheckResult res;
+  const std::vector<Log> logs = load_all(dir);
   // What arrived, per (sender incarnation, receiver rank): attempt -> times.
   std::unordered_map<uint64_t, std::unordered_map<uint32_t, uint32_t>> received;
   for (const Log& l : logs) {
@@ -153,6 +168,7 @@ CheckResult run_check(const std::string& dir) {
       std::set<uint32_t> mine;
       for (uint64_t n = 0; n < attempts.size(); ++n) {
         const uint32_t a = attempts[n].first;
+        if (a == kDoneAttempt) continue;  // (its arrival is not logged: nothing to check)
         mine.insert(a);
         const auto it = got.find(a);
         const uint32_t times = it == got.end() ? 0 : it->second;
@@ -179,7 +195,9 @@ CheckResult run_check(const std::string& dir) {
           }
         }
       }
-      const uint32_t last = attempts.empty() ? 0 : attempts.back().first;
+      uint32_t last = 0;
+      for (const auto& [a, t] : attempts)
+        if (a != kDoneAttempt) last = a;
       for (const auto& [a, times] : got) {
         (void)times;
         if (mine.count(a) != 0) continue;

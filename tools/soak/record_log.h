@@ -99,6 +99,7 @@ struct MessageHeader {
 };
 inline constexpr uint32_t kMagic = 0x50b0;
 inline constexpr uint32_t kDoneTag = 0xd0e;  // "I send no more": the sender's last message
+inline constexpr uint32_t kDoneAttempt = 0xffffffff;  // its attempt number (not logged on arrival)
 inline constexpr size_t kMinSize = sizeof(MessageHeader);
 
 inline uint64_t mix(uint64_t z) {

@@ -34,5 +34,8 @@ struct CheckResult {
 };
 // Reads every log in `dir` and accounts for every message; prints the first violations.
 CheckResult run_check(const std::string& dir);
+// Sends completed by the earlier incarnations of `rank` (their logs in `dir`): a restarted
+// worker takes up the rank's budget where they left it.
+uint64_t sent_by_rank(const std::string& dir, uint32_t rank);
 
 }  // namespace pbx::soak

@@ -288,10 +288,15 @@ class Worker {
     const uint64_t grace = now_ns() + o_.grace_ns;
     for (uint32_t d = 0; d < size_; ++d) {
       if (d == self_) continue;
-      const auto m = make_message(d, 0xffffffff, kMinSize);
+      const auto m = make_message(d, kDoneAttempt, kMinSize);
       for (;;) {
+        const uint64_t t0 = realtime_ns();
         auto r = ep_.send(ep_.shape().rank_of(d), as_bytes(m), kDoneTag);
-        if (r) break;
+        if (r) {  // numbered like any other message (loss reports may name it)
+          log_.add(RecordType::kSent, static_cast<uint16_t>(d), kDoneAttempt | (uint64_t{kMinSize} << 32), 0, 0, t0);
+          ++sent_[d];
+          break;
+        }
         if (r.error().code() == Errc::kPeerGone || now_ns() > grace) {
           gone_[d] = true;
           break;
@@ -352,13 +357,18 @@ int run_worker(const WorkerOptions& o) {
     std::fprintf(stderr, "pbx-soak: %s\n", ep.error().message().c_str());
     return 2;
   }
+  WorkerOptions mine = o;
+  if (mine.budget != 0) {  // a restarted rank goes on with what its earlier incarnations left
+    const uint64_t done = sent_by_rank(o.dir, ep->rank());
+    mine.budget = done >= o.budget ? 1 : o.budget - done;
+  }
   RecordLog log;
   const std::string path = o.dir + "/rank" + std::to_string(ep->rank()) + ".pid" + std::to_string(::getpid()) + ".log";
   if (!log.open(path, ep->rank(), ep->shape().size(), o.log_capacity)) {
     std::fprintf(stderr, "pbx-soak: cannot create %s: %s\n", path.c_str(), std::strerror(errno));
     return 2;
   }
-  return Worker(*ep, log, o).run();
+  return Worker(*ep, log, mine).run();
 }
 
 }  // namespace pbx::soak
