@@ -74,9 +74,10 @@ for t in "${targets[@]}"; do
 done
 wait
 
-# One line per target from libFuzzer's final statistics and its last status line.
+# One line per target from libFuzzer's final statistics and its last status line: cov (edges
+# covered), corpus (inputs/bytes libFuzzer keeps), wall time in seconds.
 failed=0
-printf '%-24s %14s %10s %8s %7s %6s %7s\n' target executions exec/s crashes corpus cov wall_s
+printf '%-24s %14s %10s %8s %12s %6s %7s\n' target executions exec/s crashes corpus cov wall_s
 for t in "${targets[@]}"; do
   dir=$scratch/$t
   stat() { sed -n "s/^stat::$1: *//p" "$dir/log" | tail -n 1; }
@@ -84,9 +85,9 @@ for t in "${targets[@]}"; do
   speed=$(stat average_exec_per_sec)
   cov=$(sed -n 's/.* cov: \([0-9]*\) .*/\1/p' "$dir/log" | tail -n 1)
   crashes=$(find "$dir/crashes" -type f | wc -l)
-  corpus=$(find "$dir/corpus" -type f | wc -l)
+  corpus=$(sed -n 's/.* corp: \([^ ]*\) .*/\1/p' "$dir/log" | tail -n 1)
   rc=$(cat "$dir/rc")
-  printf '%-24s %14s %10s %8s %7s %6s %7s\n' "$t" "${execs:--}" "${speed:--}" "$crashes" "$corpus" "${cov:--}" \
+  printf '%-24s %14s %10s %8s %12s %6s %7s\n' "$t" "${execs:--}" "${speed:--}" "$crashes" "${corpus:--}" "${cov:--}" \
     "$(cat "$dir/wall")"
   if ((crashes != 0 || rc != 0)); then
     failed=1
