@@ -126,7 +126,7 @@ Result<void> EndpointImpl::ensure_segment(TxSegment& seg) noexcept {
   seg.win.flush();  // receivers see the new incarnation before any postbox or pool byte changes
   clear_postboxes(seg);
   for (TxChannel& t : tx_)
-    if (t.seg == &seg) start_epoch(t, read_presence(t.dst).incarnation);
+    if (t.seg == &seg) start_epoch(t, t.target);  // (the incarnation check_peers() knows of)
   seg.win.store64(wire::seg::kFingerprint, layout_.fingerprint(), StoreKind::kControl);
   seg.win.store64(wire::seg::kPid, static_cast<uint64_t>(::getpid()), StoreKind::kControl);
   seg.win.flush();  // the cleared postboxes and the header fields land before the magic
