@@ -98,7 +98,6 @@ void EndpointImpl::on_peer_gone(uint32_t flat, bool died) noexcept {
   ps.gone = true;
   ps.died = died;
   ++stats_.peers_gone;
-  const Rank rank = shape().rank_of(flat);
   TxChannel& t = tx_[flat];
   if (t.state != ChannelState::kCorrupt) {
     if (t.state == ChannelState::kOk) refresh_acks(t);  // what it acknowledged before it went
@@ -123,7 +122,6 @@ void EndpointImpl::on_peer_gone(uint32_t flat, bool died) noexcept {
     if (took == Took::kError) push_error(std::move(err));
     if (x.partial.active) drop_partial(x, died ? "cut short: its sender died" : "cut short: its sender left");
   }
-  (void)rank;
 }
 
 // `flat` came back as a new incarnation: messages its earlier incarnation did not acknowledge
@@ -137,17 +135,16 @@ void EndpointImpl::on_peer_restart(uint32_t flat, const wire::Presence& p) noexc
   }
   // Anything still unacknowledged was meant for the earlier incarnation (none, normally: its
   // death settled the channel).
-  TxChannel& old = tx_[flat];
-  if (old.head != old.released && old.state != ChannelState::kCorrupt) {
-    report_lost(old, message_ends(old, old.released, old.head), Errc::kPeerGone);
-    reclaim(old, old.head);
+  TxChannel& t = tx_[flat];
+  if (t.head != t.released && t.state != ChannelState::kCorrupt) {
+    report_lost(t, message_ends(t, t.released, t.head), Errc::kPeerGone);
+    reclaim(t, t.head);
   }
   ps = PeerState{};
   ps.incarnation = p.incarnation;
   ps.pid = p.pid;
   ps.heartbeat = p.heartbeat;
   ps.heartbeat_seen_ns = now_ns();
-  TxChannel& t = tx_[flat];
   if (t.state == ChannelState::kResyncing) --resyncing_;
   t.fast_until = 0;
   t.target_started = false;
