@@ -71,7 +71,6 @@ struct TxChannel {
   uint16_t epoch = 0;           // the epoch of our postbox header (1.. per incarnation)
   Rank dst{};
   uint64_t target = 0;          // the receiver incarnation the epoch is for
-  uint64_t resync_start = 0;    // first sequence number of the current epoch after a resync
   uint64_t messages_at_target = 0;  // `messages` when the current target incarnation began
   uint64_t lost_for_target = 0;     // of its messages, how many were reported lost
   bool target_started = false;      // the two above are set

@@ -26,7 +26,6 @@ void EndpointImpl::start_epoch(TxChannel& t, uint64_t target) noexcept {
     t.target_started = true;
   }
   t.target = target;
-  t.resync_start = t.head;
   t.fast_until = 0;
   hal::OutboundWindow& h = t.postbox_header;
   h.store64(wire::postbox::kEpoch, 0, StoreKind::kControl);
