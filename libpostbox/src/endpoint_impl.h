@@ -280,6 +280,9 @@ class EndpointImpl {
                       RecvInfo& info, MessageView* view, Error& err) noexcept;
   void consume(RxChannel& ch, uint8_t flags) noexcept;
   void release_seq(RxChannel& ch, uint64_t seq) noexcept;
+  void mark_released(RxChannel& ch, uint64_t seq) noexcept;
+  Error buffer_too_small(const RxChannel& ch, uint64_t size, size_t have) const;
+  Error checksum_error(const RxChannel& ch, uint64_t size, uint32_t tag, const char* op) noexcept;
   void write_ack(RxChannel& ch) noexcept;
   void write_idle_acks() noexcept;
   void on_bad_indicator(RxChannel& ch, const wire::Refusal& why) noexcept;

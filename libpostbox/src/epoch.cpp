@@ -144,19 +144,7 @@ void EndpointImpl::adopt_epoch(RxChannel& ch, const wire::PostboxHeader& h) noex
   }
   // The sequence numbers up to the new start never landed (or belong to a dropped message):
   // released at once.
-  for (uint64_t s = ch.expected; s < h.start; ++s) {
-    if (s == ch.released) {
-      ++ch.released;
-      while (ch.out_of_order != 0 && bit_test(ch.release_bits, ch.released & slots_mask_)) {
-        bit_clear(ch.release_bits, ch.released & slots_mask_);
-        --ch.out_of_order;
-        ++ch.released;
-      }
-    } else {
-      bit_set(ch.release_bits, s & slots_mask_);
-      ++ch.out_of_order;
-    }
-  }
+  for (uint64_t s = ch.expected; s < h.start; ++s) mark_released(ch, s);
   if (ch.expected < h.start) ch.expected = h.start;
   ch.epoch = epoch;
   write_adoption_ack(ch);

@@ -97,7 +97,23 @@ bool EndpointImpl::copy_checked(const RxChannel& ch, const Indicator& ind, std::
 
 // ---- releasing and acknowledging -------------------------------------------------------
 
-void EndpointImpl::release_seq(RxChannel& ch, uint64_t seq) noexcept {
+Error EndpointImpl::buffer_too_small(const RxChannel& ch, uint64_t size, size_t have) const {
+  return make_error(Errc::kBufferTooSmall,
+                    "recv: the next message from rank (%u, %u) has %llu bytes but the buffer holds %zu: receive it "
+                    "with a larger buffer (probe() tells the size); it stays pending",
+                    ch.src.node, ch.src.local, static_cast<unsigned long long>(size), have);
+}
+
+Error EndpointImpl::checksum_error(const RxChannel& ch, uint64_t size, uint32_t tag, const char* op) noexcept {
+  ++stats_.bad_checksums;
+  return make_error(Errc::kDataCorrupt,
+                    "%s: the message of %llu bytes (tag %u) from rank (%u, %u) failed its checksum (CRC32C): it was "
+                    "dropped; the messages after it are unaffected",
+                    op, static_cast<unsigned long long>(size), tag, ch.src.node, ch.src.local);
+}
+
+// Marks sequence number `seq` of `ch` released (the sender may reuse its memory once acked).
+void EndpointImpl::mark_released(RxChannel& ch, uint64_t seq) noexcept {
   if (seq == ch.released) {
     ++ch.released;
     // Absorb later messages that were released first (borrowed views released out of order).
@@ -110,6 +126,10 @@ void EndpointImpl::release_seq(RxChannel& ch, uint64_t seq) noexcept {
     bit_set(ch.release_bits, seq & slots_mask_);
     ++ch.out_of_order;
   }
+}
+
+void EndpointImpl::release_seq(RxChannel& ch, uint64_t seq) noexcept {
+  mark_released(ch, seq);
   if (ch.ack_now || ch.released - ch.acked >= ack_batch_) write_ack(ch);
 }
 
@@ -183,10 +203,7 @@ Took EndpointImpl::take_indicator(RxChannel& ch, const Indicator& ind, Want want
   }
   if (ind.kind == wire::Kind::kPiece) return start_partial(ch, ind, want, buf, info, view, err);
   if (want == Want::kCopy && buf.size() < ind.total) {
-    err = make_error(Errc::kBufferTooSmall,
-                     "recv: the next message from rank (%u, %u) has %llu bytes but the buffer holds %zu: receive it "
-                     "with a larger buffer (probe() tells the size); it stays pending",
-                     ch.src.node, ch.src.local, static_cast<unsigned long long>(ind.total), buf.size());
+    err = buffer_too_small(ch, ind.total, buf.size());
     return Took::kError;
   }
   std::unique_ptr<HeldMessage> held;
@@ -225,11 +242,7 @@ Took EndpointImpl::take_indicator(RxChannel& ch, const Indicator& ind, Want want
         v.owner_ = nullptr;
         consume(ch, ind.flags);
         ++ch.taken;
-        ++stats_.bad_checksums;
-        err = make_error(Errc::kDataCorrupt,
-                         "recv_view: the message of %llu bytes (tag %u) from rank (%u, %u) failed its checksum "
-                         "(CRC32C): it was dropped; the messages after it are unaffected",
-                         static_cast<unsigned long long>(ind.len), ind.tag, ch.src.node, ch.src.local);
+        err = checksum_error(ch, ind.len, ind.tag, "recv_view");
         return Took::kError;
       }
     }
@@ -254,11 +267,7 @@ Took EndpointImpl::take_indicator(RxChannel& ch, const Indicator& ind, Want want
   consume(ch, ind.flags);
   ++ch.taken;
   if (!sum_ok) {
-    ++stats_.bad_checksums;
-    err = make_error(Errc::kDataCorrupt,
-                     "recv: the message of %llu bytes (tag %u) from rank (%u, %u) failed its checksum (CRC32C): it "
-                     "was dropped; the messages after it are unaffected",
-                     static_cast<unsigned long long>(ind.len), ind.tag, ch.src.node, ch.src.local);
+    err = checksum_error(ch, ind.len, ind.tag, "recv");
     return Took::kError;
   }
   ++stats_.rx_msgs;

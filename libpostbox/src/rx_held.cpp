@@ -46,10 +46,7 @@ Took EndpointImpl::take_held(RxChannel& ch, Want want, std::span<std::byte> buf,
     case Want::kDrain: return Took::kNothing;
     case Want::kCopy:
       if (buf.size() < m.size) {
-        err = make_error(Errc::kBufferTooSmall,
-                         "recv: the next message from rank (%u, %u) has %llu bytes but the buffer holds %zu: receive "
-                         "it with a larger buffer (probe() tells the size); it stays pending",
-                         ch.src.node, ch.src.local, static_cast<unsigned long long>(m.size), buf.size());
+        err = buffer_too_small(ch, m.size, buf.size());
         return Took::kError;
       }
       if (m.size != 0) std::memcpy(buf.data(), m.data.get(), m.size);
@@ -81,10 +78,7 @@ Took EndpointImpl::start_partial(RxChannel& ch, const wire::Indicator& ind, Want
   PartialMessage& p = ch.partial;
   if (want == Want::kCopy && partial_in_buf_ == nullptr) {
     if (buf.size() < ind.total) {
-      err = make_error(Errc::kBufferTooSmall,
-                       "recv: the next message from rank (%u, %u) has %llu bytes but the buffer holds %zu: receive it "
-                       "with a larger buffer (probe() tells the size); it stays pending",
-                       ch.src.node, ch.src.local, static_cast<unsigned long long>(ind.total), buf.size());
+      err = buffer_too_small(ch, ind.total, buf.size());
       return Took::kError;
     }
     p.dst = buf.data();
@@ -156,11 +150,7 @@ Took EndpointImpl::pull_pieces(RxChannel& ch, Want want, std::span<std::byte> bu
   p.dst = nullptr;
   refresh_slow(ch);
   if (p.corrupt) {
-    ++stats_.bad_checksums;
-    err = make_error(Errc::kDataCorrupt,
-                     "recv: the message of %llu bytes (tag %u) from rank (%u, %u) failed its checksum (CRC32C) in one "
-                     "of its pieces: it was dropped; the messages after it are unaffected",
-                     static_cast<unsigned long long>(p.total), p.tag, ch.src.node, ch.src.local);
+    err = checksum_error(ch, p.total, p.tag, "recv (a piece of it)");
     return Took::kError;
   }
   ++stats_.rx_msgs;
