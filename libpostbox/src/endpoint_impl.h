@@ -282,6 +282,10 @@ class EndpointImpl {
   void release_seq(RxChannel& ch, uint64_t seq) noexcept;
   void mark_released(RxChannel& ch, uint64_t seq) noexcept;
   Error buffer_too_small(const RxChannel& ch, uint64_t size, size_t have) const;
+  // A view of `ch`'s message: in place (held == nullptr; the caller sets its bytes), or owning
+  // a held message.
+  void fill_view(MessageView& v, const RxChannel& ch, uint32_t tag, uint64_t size, uint64_t seq,
+                 HeldMessage* held) noexcept;
   Error checksum_error(const RxChannel& ch, uint64_t size, uint32_t tag, const char* op) noexcept;
   void write_ack(RxChannel& ch) noexcept;
   void write_idle_acks() noexcept;

@@ -97,6 +97,19 @@ bool EndpointImpl::copy_checked(const RxChannel& ch, const Indicator& ind, std::
 
 // ---- releasing and acknowledging -------------------------------------------------------
 
+void EndpointImpl::fill_view(MessageView& v, const RxChannel& ch, uint32_t tag, uint64_t size, uint64_t seq,
+                             HeldMessage* held) noexcept {
+  v.owner_ = this;
+  v.source_ = ch.src;
+  v.tag_ = tag;
+  v.size_ = size;
+  v.channel_ = shape().flat(ch.src);
+  v.seq_ = seq;
+  v.sender_ = ch.sender;
+  v.held_ = held;
+  if (held != nullptr) v.ptr_ = held->data.get();
+}
+
 Error EndpointImpl::buffer_too_small(const RxChannel& ch, uint64_t size, size_t have) const {
   return make_error(Errc::kBufferTooSmall,
                     "recv: the next message from rank (%u, %u) has %llu bytes but the buffer holds %zu: receive it "
@@ -217,14 +230,7 @@ Took EndpointImpl::take_indicator(RxChannel& ch, const Indicator& ind, Want want
   }
   if (want == Want::kView) {
     MessageView& v = *view;
-    v.owner_ = this;
-    v.source_ = ch.src;
-    v.tag_ = ind.tag;
-    v.size_ = ind.len;
-    v.channel_ = shape().flat(ch.src);
-    v.seq_ = ch.expected;
-    v.sender_ = ch.sender;
-    v.held_ = nullptr;
+    fill_view(v, ch, ind.tag, ind.len, ch.expected, nullptr);
     if (ind.kind == wire::Kind::kInline) {
       wire::unpack_inline(ind.words, ind.len, v.inline_);
       v.ptr_ = v.inline_;

@@ -54,16 +54,10 @@ Took EndpointImpl::take_held(RxChannel& ch, Want want, std::span<std::byte> buf,
       (void)unhold(ch);
       return Took::kDelivered;
     case Want::kView: {
-      MessageView& v = *view;
-      v.owner_ = this;
-      v.source_ = ch.src;
-      v.tag_ = m.tag;
-      v.size_ = m.size;
-      v.channel_ = shape().flat(ch.src);
-      v.seq_ = 0;
-      v.sender_ = ch.sender;
-      v.ptr_ = m.data.get();
-      v.held_ = unhold(ch).release();  // the view owns it now (release() frees it)
+      const uint32_t tag = m.tag;
+      const uint64_t size = m.size;
+      // The view owns the held message now (release() frees it).
+      fill_view(*view, ch, tag, size, 0, unhold(ch).release());
       return Took::kDelivered;
     }
   }

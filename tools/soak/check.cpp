@@ -49,7 +49,7 @@ bool load(const std::string& path, Log& out) {
     out.pid = h->pid;
     out.finished = h->finished != 0;
     // Acquire: pairs with the release store of the count in RecordLog::add().
-    uint64_t n = const_cast<LogHeader*>(h)->count.load(std::memory_order_acquire);
+    uint64_t n = h->count.load(std::memory_order_acquire);
     const uint64_t fit = (static_cast<uint64_t>(st.st_size) - sizeof(LogHeader)) / sizeof(Record);
     if (n > fit) n = fit;
     const auto* r = reinterpret_cast<const Record*>(h + 1);

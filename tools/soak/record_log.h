@@ -73,9 +73,11 @@ class RecordLog {
   ~RecordLog() {
     if (hdr_ != nullptr) ::munmap(hdr_, bytes_);
   }
+  // Relaxed: only this process writes the count; nothing is read through it here.
   bool full() const noexcept { return hdr_->count.load(std::memory_order_relaxed) + 64 >= hdr_->capacity; }
   // `when`: the time the record is about (0: now), e.g. when an isend started.
   void add(RecordType t, uint16_t peer, uint64_t value, uint32_t pid = 0, uint8_t aux = 0, uint64_t when = 0) noexcept {
+    // Relaxed: only this process writes the count.
     const uint64_t n = hdr_->count.load(std::memory_order_relaxed);
     if (n >= hdr_->capacity) return;
     recs_[n] = Record{static_cast<uint8_t>(t), aux, peer, pid, value, when != 0 ? when : realtime_ns()};
