@@ -55,35 +55,29 @@ class SpadFabric {
       info_.db_valid_mask = ~uint64_t{0};
       info_.window_size = window_size;
     }
-    const DeviceInfo& info() const noexcept override { return info_; }
-    Result<OutboundWindow> peer_mw(NodeIdx) override { return fail(Errc::kNotSupported, "model: no windows"); }
-    Result<InboundWindow> local_mw(NodeIdx) override { return fail(Errc::kNotSupported, "model: no windows"); }
-    LinkStatus link_status(NodeIdx p) noexcept override {
-      if (p == info_.self) return LinkStatus{true, 1, 0, 0};
-      return f_.link_[pair(info_.self.v, p.v)];
-    }
-    Result<uint32_t> spad_read(NodeIdx p, SpadIdx i) override { return f_.spads_[pair(info_.self.v, p.v)][i.v]; }
-    Result<void> peer_spad_write(NodeIdx p, SpadIdx i, uint32_t v) override {
-      if (!link_status(p).up) return fail(Errc::kLinkDown, "model: the link to node %u is down", p.v);
+
+   private:
+    Result<OutboundWindow> do_peer_mw(NodeIdx) override { return fail(Errc::kNotSupported, "model: no windows"); }
+    Result<InboundWindow> do_local_mw(NodeIdx) override { return fail(Errc::kNotSupported, "model: no windows"); }
+    LinkStatus do_link_status(NodeIdx p) noexcept override { return f_.link_[pair(info_.self.v, p.v)]; }
+    Result<uint32_t> do_spad_read(NodeIdx p, SpadIdx i) override { return f_.spads_[pair(info_.self.v, p.v)][i.v]; }
+    Result<void> do_peer_spad_write(NodeIdx p, SpadIdx i, uint32_t v) override {
       f_.spads_[pair(p.v, info_.self.v)][i.v] = v;
       ++f_.spad_writes;
       return {};
     }
-    Result<void> peer_db_set(NodeIdx p, uint64_t bits) override {
-      if (!link_status(p).up) return fail(Errc::kLinkDown, "model: the link to node %u is down", p.v);
+    Result<void> do_peer_db_set(NodeIdx p, uint64_t bits) override {
       f_.db_[pair(p.v, info_.self.v)] |= bits;
       return {};
     }
-    Result<uint64_t> db_read(NodeIdx p) override { return f_.db_[pair(info_.self.v, p.v)]; }
-    Result<void> db_clear(NodeIdx p, uint64_t bits) override {
+    Result<uint64_t> do_db_read(NodeIdx p) override { return f_.db_[pair(info_.self.v, p.v)]; }
+    Result<void> do_db_clear(NodeIdx p, uint64_t bits) override {
       f_.db_[pair(info_.self.v, p.v)] &= ~bits;
       return {};
     }
 
-   private:
     size_t pair(uint16_t dst, uint16_t src) const { return size_t{dst} * f_.nodes_ + src; }
     SpadFabric& f_;
-    DeviceInfo info_;
   };
 
  private:

@@ -224,29 +224,20 @@ IvshmemDevice::~IvshmemDevice() {
   (void)epoch.compare_exchange_strong(expected, my_epoch_ + 1, std::memory_order_release, std::memory_order_relaxed);
 }
 
-Result<void> IvshmemDevice::check_peer(NodeIdx peer, const char* op) const {
-  if (peer.v >= nodes_)
-    return fail(Errc::kInvalidArgument, "%s: %s: node %u does not exist (nodes 0..%u)", info_.name.c_str(), op,
-                peer.v, nodes_ - 1u);
-  return {};
-}
-
-Result<OutboundWindow> IvshmemDevice::peer_mw(NodeIdx peer) {
-  if (auto ok = check_peer(peer, "peer_mw"); !ok) return tl::unexpected(ok.error());
+Result<OutboundWindow> IvshmemDevice::do_peer_mw(NodeIdx peer) {
   const L::Layout lay(nodes_);
   return OutboundWindow(data_ + lay.window(peer.v, info_.self.v, info_.window_size), info_.window_size,
                         info_.outbound_mem_type);
 }
 
-Result<InboundWindow> IvshmemDevice::local_mw(NodeIdx peer) {
-  if (auto ok = check_peer(peer, "local_mw"); !ok) return tl::unexpected(ok.error());
+Result<InboundWindow> IvshmemDevice::do_local_mw(NodeIdx peer) {
   const L::Layout lay(nodes_);
   // Through the control view: uncached loads are not reordered with each other, which the
   // acquire loads of a poller rely on (loads from write-combining memory may be).
   return InboundWindow(ctl_ + lay.window(info_.self.v, peer.v, info_.window_size), info_.window_size);
 }
 
-Result<std::vector<NodeWindowsExport>> IvshmemDevice::export_windows() {
+Result<std::vector<NodeWindowsExport>> IvshmemDevice::do_export_windows() {
   auto file = port_->shared_memory_file();
   if (!file) return tl::unexpected(file.error());
   const L::Layout lay(nodes_);
@@ -259,9 +250,7 @@ Result<std::vector<NodeWindowsExport>> IvshmemDevice::export_windows() {
   return out;
 }
 
-LinkStatus IvshmemDevice::link_status(NodeIdx peer) noexcept {
-  if (peer.v >= nodes_) return {};
-  if (peer == info_.self) return LinkStatus{true, 1, 0, 0};
+LinkStatus IvshmemDevice::do_link_status(NodeIdx peer) noexcept {
   const L::Layout lay(nodes_);
   // Acquire: pairs with the release of the epoch in the peer's join() / destructor; after it we
   // see the peer's vector count and its earlier stores.
@@ -272,23 +261,13 @@ LinkStatus IvshmemDevice::link_status(NodeIdx peer) noexcept {
   return LinkStatus{up, static_cast<uint32_t>(mine + theirs), 0, 0};
 }
 
-Result<uint32_t> IvshmemDevice::spad_read(NodeIdx peer, SpadIdx idx) {
-  if (auto ok = check_peer(peer, "spad_read"); !ok) return tl::unexpected(ok.error());
-  if (idx.v >= L::kSpadCount)
-    return fail(Errc::kInvalidArgument, "%s: spad_read: scratchpad %u does not exist (0..%u)", info_.name.c_str(),
-                idx.v, L::kSpadCount - 1u);
+Result<uint32_t> IvshmemDevice::do_spad_read(NodeIdx peer, SpadIdx idx) {
   const L::Layout lay(nodes_);
   // Acquire: pairs with the release in the peer's peer_spad_write().
   return word<uint32_t>(ctl_, lay.spad(info_.self.v, peer.v, idx.v)).load(std::memory_order_acquire);
 }
 
-Result<void> IvshmemDevice::peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) {
-  if (auto ok = check_peer(peer, "peer_spad_write"); !ok) return tl::unexpected(ok.error());
-  if (idx.v >= L::kSpadCount)
-    return fail(Errc::kInvalidArgument, "%s: peer_spad_write: scratchpad %u does not exist (0..%u)",
-                info_.name.c_str(), idx.v, L::kSpadCount - 1u);
-  if (!link_status(peer).up)
-    return fail(Errc::kLinkDown, "%s: peer_spad_write: the link to node %u is down", info_.name.c_str(), peer.v);
+Result<void> IvshmemDevice::do_peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) {
   const L::Layout lay(nodes_);
   // Release: pairs with the acquire in the peer's spad_read(); earlier stores are visible first.
   word<uint32_t>(ctl_, lay.spad(peer.v, info_.self.v, idx.v)).store(v, std::memory_order_release);
@@ -299,17 +278,15 @@ uint16_t IvshmemDevice::vector_for(uint16_t src, uint16_t dst_vectors) const noe
   return static_cast<uint16_t>(src % dst_vectors);
 }
 
-Result<void> IvshmemDevice::peer_db_set(NodeIdx peer, uint64_t bits) {
-  if (auto ok = check_peer(peer, "peer_db_set"); !ok) return tl::unexpected(ok.error());
-  if (!link_status(peer).up)
-    return fail(Errc::kLinkDown, "%s: peer_db_set: the link to node %u is down", info_.name.c_str(), peer.v);
+Result<void> IvshmemDevice::do_peer_db_set(NodeIdx peer, uint64_t bits) {
   const L::Layout lay(nodes_);
   // Drains write-combining buffers: window stores made before ringing land before the bits;
   // pairs with the acquire of the bits in the peer's db_read() / db_wait().
   wc_flush();
   // Release: same pairing, for the compiler and the memory model.
   word<uint64_t>(ctl_, lay.doorbell(peer.v, info_.self.v)).fetch_or(bits, std::memory_order_release);
-  // Relaxed: ordered after the acquire of the peer's epoch in link_status() above.
+  // Relaxed: ordered after the acquire of the peer's epoch in the link check before this op
+  // (Device::peer_db_set).
   const uint16_t peer_vectors =
       word<uint16_t>(ctl_, lay.node(peer.v) + offsetof(L::NodeState, vectors)).load(std::memory_order_relaxed);
   if (peer_vectors == 0) return {};  // the peer polls its doorbell bits
@@ -321,36 +298,25 @@ Result<void> IvshmemDevice::peer_db_set(NodeIdx peer, uint64_t bits) {
   return {};
 }
 
-Result<uint64_t> IvshmemDevice::db_read(NodeIdx peer) {
-  if (auto ok = check_peer(peer, "db_read"); !ok) return tl::unexpected(ok.error());
+Result<uint64_t> IvshmemDevice::do_db_read(NodeIdx peer) {
   const L::Layout lay(nodes_);
   // Acquire: pairs with the release fetch_or in the peer's peer_db_set().
   return word<uint64_t>(ctl_, lay.doorbell(info_.self.v, peer.v)).load(std::memory_order_acquire);
 }
 
-Result<void> IvshmemDevice::db_clear(NodeIdx peer, uint64_t bits) {
-  if (auto ok = check_peer(peer, "db_clear"); !ok) return tl::unexpected(ok.error());
+Result<void> IvshmemDevice::do_db_clear(NodeIdx peer, uint64_t bits) {
   const L::Layout lay(nodes_);
   // Write-1-to-clear; acq_rel keeps it atomic with a concurrent peer_db_set() by the peer.
   word<uint64_t>(ctl_, lay.doorbell(info_.self.v, peer.v)).fetch_and(~bits, std::memory_order_acq_rel);
   return {};
 }
 
-Result<uint64_t> IvshmemDevice::db_wait(NodeIdx peer, uint64_t timeout_ns) {
-  if (auto ok = check_peer(peer, "db_wait"); !ok) return tl::unexpected(ok.error());
-  if (my_vectors_ == 0) return Device::db_wait(peer, timeout_ns);  // no interrupts: poll
-  const uint64_t deadline = now_ns() + timeout_ns;
-  const uint16_t vector = vector_for(peer.v, my_vectors_);
-  for (;;) {
-    // Bits are checked before sleeping and after every wake-up: a ring that comes between the
-    // check and the wait is counted by the eventfd, so it is never lost.
-    auto bits = db_read(peer);
-    if (!bits || *bits != 0) return bits;
-    const uint64_t now = now_ns();
-    if (now >= deadline) return uint64_t{0};
-    auto fired = port_->wait(vector, deadline - now);
-    if (!fired) return tl::unexpected(fired.error());
-  }
+Result<void> IvshmemDevice::db_sleep(NodeIdx peer, uint64_t token, uint64_t ns) {
+  if (my_vectors_ == 0) return Device::db_sleep(peer, token, ns);  // no interrupts: poll
+  // A ring after db_wait()'s look at the bits is counted by the eventfd: the wait returns.
+  auto fired = port_->wait(vector_for(peer.v, my_vectors_), ns);
+  if (!fired) return tl::unexpected(fired.error());
+  return {};
 }
 
 }  // namespace pbx::hal

@@ -288,13 +288,6 @@ Result<std::unique_ptr<LoopbackDevice>> LoopbackDevice::open(const std::string& 
 
 LoopbackDevice::~LoopbackDevice() = default;
 
-Result<void> LoopbackDevice::check_peer(NodeIdx peer, const char* op) const {
-  if (peer.v >= info_.node_count)
-    return fail(Errc::kInvalidArgument, "%s: node %u does not exist (job '%s' has nodes 0..%u)", op, peer.v,
-                info_.name.c_str(), info_.node_count - 1u);
-  return {};
-}
-
 // Node `peer`'s file, opened read-write on first use.
 Result<int> LoopbackDevice::peer_file(NodeIdx peer) {
   if (!peer_files_[peer.v]) {
@@ -307,7 +300,7 @@ Result<int> LoopbackDevice::peer_file(NodeIdx peer) {
 
 // The outbound window to k is node k's file at window_size * self; the inbound window from k
 // is this node's file at window_size * k. Both files are sparse (commit with fallocate).
-Result<std::vector<NodeWindowsExport>> LoopbackDevice::export_windows() {
+Result<std::vector<NodeWindowsExport>> LoopbackDevice::do_export_windows() {
   auto own = peer_file(info_.self);
   if (!own) return tl::unexpected(own.error());
   std::vector<NodeWindowsExport> out(info_.node_count);
@@ -341,8 +334,7 @@ Result<void> LoopbackDevice::map_outbound(NodeIdx peer, bool link_up) {
   return {};
 }
 
-Result<OutboundWindow> LoopbackDevice::peer_mw(NodeIdx peer) {
-  if (auto ok = check_peer(peer, "peer_mw"); !ok) return tl::unexpected(ok.error());
+Result<OutboundWindow> LoopbackDevice::do_peer_mw(NodeIdx peer) {
   if (!outbound_[peer.v].valid()) {
     const LinkStatus ls = link_status(peer);  // records the generation we map for
     if (auto ok = map_outbound(peer, ls.up); !ok) return tl::unexpected(ok.error());
@@ -350,16 +342,11 @@ Result<OutboundWindow> LoopbackDevice::peer_mw(NodeIdx peer) {
   return OutboundWindow(outbound_[peer.v].data(), info_.window_size, MemType::kWriteBack);
 }
 
-Result<InboundWindow> LoopbackDevice::local_mw(NodeIdx peer) {
-  if (auto ok = check_peer(peer, "local_mw"); !ok) return tl::unexpected(ok.error());
+Result<InboundWindow> LoopbackDevice::do_local_mw(NodeIdx peer) {
   return InboundWindow(inbound_.data() + info_.window_size * peer.v, info_.window_size);
 }
 
-Result<void> LoopbackDevice::commit_peer_memory(NodeIdx peer, size_t off, size_t len) {
-  if (auto ok = check_peer(peer, "commit_peer_memory"); !ok) return tl::unexpected(ok.error());
-  if (off + len > info_.window_size)
-    return fail(Errc::kInvalidArgument, "commit_peer_memory: [%zu, %zu) is outside the %zu-byte window", off, off + len,
-                info_.window_size);
+Result<void> LoopbackDevice::do_commit_peer_memory(NodeIdx peer, size_t off, size_t len) {
   if (auto fd = peer_file(peer); !fd) return tl::unexpected(fd.error());
   // Allocates the tmpfs pages now: a full /dev/shm becomes an error here instead of a SIGBUS
   // on the first store into the hole.
@@ -381,9 +368,7 @@ Result<void> LoopbackDevice::commit_peer_memory(NodeIdx peer, size_t off, size_t
   return {};
 }
 
-LinkStatus LoopbackDevice::link_status(NodeIdx peer) noexcept {
-  if (peer.v >= info_.node_count) return {};
-  if (peer == info_.self) return LinkStatus{true, 1, 0, 0};
+LinkStatus LoopbackDevice::do_link_status(NodeIdx peer) noexcept {
   // Acquire: pairs with the release in LoopbackJob::set_link().
   const uint64_t w = ctl_->link(info_.self.v, peer.v).load(std::memory_order_acquire);
   LinkStatus ls{(w & 1) != 0, static_cast<uint32_t>(w >> 32), 0, 0};
@@ -395,32 +380,24 @@ LinkStatus LoopbackDevice::link_status(NodeIdx peer) noexcept {
 }
 
 Result<void> LoopbackDevice::force_link(NodeIdx peer, bool up) {
-  if (auto ok = check_peer(peer, "force_link"); !ok) return tl::unexpected(ok.error());
+  if (peer.v >= info_.node_count)
+    return fail(Errc::kInvalidArgument, "force_link: node %u does not exist (job '%s' has nodes 0..%u)", peer.v,
+                info_.name.c_str(), info_.node_count - 1u);
   return LoopbackJob::set_link(info_.name, info_.self, peer, up, dir_);
 }
 
-Result<uint32_t> LoopbackDevice::spad_read(NodeIdx peer, SpadIdx idx) {
-  if (auto ok = check_peer(peer, "spad_read"); !ok) return tl::unexpected(ok.error());
-  if (idx.v >= info_.spad_count)
-    return fail(Errc::kInvalidArgument, "spad_read: scratchpad %u does not exist (0..%u)", idx.v, info_.spad_count - 1u);
+Result<uint32_t> LoopbackDevice::do_spad_read(NodeIdx peer, SpadIdx idx) {
   // Acquire: pairs with the release in peer_spad_write().
   return ctl_->spad(info_.self.v, peer.v, idx.v).load(std::memory_order_acquire);
 }
 
-Result<void> LoopbackDevice::peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) {
-  if (auto ok = check_peer(peer, "peer_spad_write"); !ok) return tl::unexpected(ok.error());
-  if (idx.v >= info_.spad_count)
-    return fail(Errc::kInvalidArgument, "peer_spad_write: scratchpad %u does not exist (0..%u)", idx.v,
-                info_.spad_count - 1u);
-  if (!link_status(peer).up) return fail(Errc::kLinkDown, "peer_spad_write: the link to node %u is down", peer.v);
+Result<void> LoopbackDevice::do_peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) {
   // Release: makes earlier stores visible to a peer that reads this scratchpad.
   ctl_->spad(peer.v, info_.self.v, idx.v).store(v, std::memory_order_release);
   return {};
 }
 
-Result<void> LoopbackDevice::peer_db_set(NodeIdx peer, uint64_t bits) {
-  if (auto ok = check_peer(peer, "peer_db_set"); !ok) return tl::unexpected(ok.error());
-  if (!link_status(peer).up) return fail(Errc::kLinkDown, "peer_db_set: the link to node %u is down", peer.v);
+Result<void> LoopbackDevice::do_peer_db_set(NodeIdx peer, uint64_t bits) {
   // Release: stores before ringing are visible to the peer that sees the bits.
   ctl_->db(peer.v, info_.self.v).fetch_or(bits, std::memory_order_release);
   uint32_t* fw = ctl_->db_futex(peer.v, info_.self.v);
@@ -430,42 +407,35 @@ Result<void> LoopbackDevice::peer_db_set(NodeIdx peer, uint64_t bits) {
   return {};
 }
 
-Result<uint64_t> LoopbackDevice::db_read(NodeIdx peer) {
-  if (auto ok = check_peer(peer, "db_read"); !ok) return tl::unexpected(ok.error());
+Result<uint64_t> LoopbackDevice::do_db_read(NodeIdx peer) {
   // Acquire: pairs with the release in peer_db_set().
   return ctl_->db(info_.self.v, peer.v).load(std::memory_order_acquire);
 }
 
-Result<void> LoopbackDevice::db_clear(NodeIdx peer, uint64_t bits) {
-  if (auto ok = check_peer(peer, "db_clear"); !ok) return tl::unexpected(ok.error());
+Result<void> LoopbackDevice::do_db_clear(NodeIdx peer, uint64_t bits) {
   ctl_->db(info_.self.v, peer.v).fetch_and(~bits, std::memory_order_acq_rel);  // write-1-to-clear
   return {};
 }
 
-Result<uint64_t> LoopbackDevice::db_wait(NodeIdx peer, uint64_t timeout_ns) {
-  if (auto ok = check_peer(peer, "db_wait"); !ok) return tl::unexpected(ok.error());
-  uint32_t* fw = ctl_->db_futex(info_.self.v, peer.v);
-  const uint64_t deadline = now_ns() + timeout_ns;
-  for (;;) {
-    // Acquire, sequence first: a ring after this load changes the sequence, so FUTEX_WAIT below
-    // returns at once instead of sleeping through it (pairs with the release in peer_db_set()).
-    const uint32_t seq = std::atomic_ref<uint32_t>(*fw).load(std::memory_order_acquire);
-    const uint64_t bits = ctl_->db(info_.self.v, peer.v).load(std::memory_order_acquire);
-    if (bits != 0) return bits;
-    const uint64_t now = now_ns();
-    if (now >= deadline) return uint64_t{0};
-    const uint64_t left = deadline - now;
-    timespec ts{static_cast<time_t>(left / 1'000'000'000ull), static_cast<long>(left % 1'000'000'000ull)};
-    // Sleeps only if no ring happened since `seq` was read (no lost wake-up).
-    ::syscall(SYS_futex, fw, FUTEX_WAIT, seq, &ts, nullptr, 0);
-  }
+uint64_t LoopbackDevice::db_arm(NodeIdx peer) noexcept {
+  // Acquire, sequence first: a ring after this load changes the sequence, so FUTEX_WAIT in
+  // db_sleep() returns at once instead of sleeping through it (pairs with the release in
+  // do_peer_db_set()).
+  return std::atomic_ref<uint32_t>(*ctl_->db_futex(info_.self.v, peer.v)).load(std::memory_order_acquire);
+}
+
+Result<void> LoopbackDevice::db_sleep(NodeIdx peer, uint64_t token, uint64_t ns) {
+  timespec ts{static_cast<time_t>(ns / 1'000'000'000ull), static_cast<long>(ns % 1'000'000'000ull)};
+  // Sleeps only if no ring happened since the token was read (no lost wake-up).
+  ::syscall(SYS_futex, ctl_->db_futex(info_.self.v, peer.v), FUTEX_WAIT, static_cast<uint32_t>(token), &ts, nullptr, 0);
+  return {};
 }
 
 }  // namespace pbx::hal
 
 namespace pbx::hal {
 
-ProcessState LoopbackDevice::process_state(NodeIdx /*node*/, uint64_t pid) noexcept {
+ProcessState LoopbackDevice::do_process_state(NodeIdx /*node*/, uint64_t pid) noexcept {
   if (info_.liveness != Liveness::kProcessTable) return ProcessState::kUnknown;
   if (pid == 0 || pid > static_cast<uint64_t>(INT32_MAX)) return ProcessState::kUnknown;
   Watched* w = nullptr;

@@ -224,9 +224,7 @@ void IntelNtbDevice::advance() noexcept {
   diagnostic_.clear();
 }
 
-LinkStatus IntelNtbDevice::link_status(NodeIdx peer) noexcept {
-  if (peer.v >= info_.node_count) return {};
-  if (peer == info_.self) return LinkStatus{true, 1, 0, 0};
+LinkStatus IntelNtbDevice::do_link_status(NodeIdx /*peer*/) noexcept {
   advance();
   const bool up = phase_ == Phase::kUp;
   return LinkStatus{up, generation_, up ? link_.speed_code : uint8_t{0}, up ? link_.width : uint8_t{0}};
@@ -235,26 +233,17 @@ LinkStatus IntelNtbDevice::link_status(NodeIdx peer) noexcept {
 // ------------------------------------------------------------------------------------------
 // windows, scratchpads, doorbells
 
-Result<void> IntelNtbDevice::check_peer(NodeIdx peer, const char* op) const {
-  if (peer.v >= info_.node_count)
-    return fail(Errc::kInvalidArgument, "%s: %s: node %u does not exist (a back-to-back NTB has nodes 0 and 1)",
-                info_.name.c_str(), op, peer.v);
-  return {};
-}
-
-Result<OutboundWindow> IntelNtbDevice::peer_mw(NodeIdx peer) {
-  if (auto ok = check_peer(peer, "peer_mw"); !ok) return tl::unexpected(ok.error());
+Result<OutboundWindow> IntelNtbDevice::do_peer_mw(NodeIdx peer) {
   if (peer == info_.self) return OutboundWindow(self_window_.span().data(), info_.window_size, MemType::kWriteBack);
   return OutboundWindow(outbound_.data(), info_.window_size, info_.outbound_mem_type);
 }
 
-Result<InboundWindow> IntelNtbDevice::local_mw(NodeIdx peer) {
-  if (auto ok = check_peer(peer, "local_mw"); !ok) return tl::unexpected(ok.error());
+Result<InboundWindow> IntelNtbDevice::do_local_mw(NodeIdx peer) {
   if (peer == info_.self) return InboundWindow(self_window_.span().data(), info_.window_size);
   return InboundWindow(inbound_.span().data(), info_.window_size);
 }
 
-Result<std::vector<NodeWindowsExport>> IntelNtbDevice::export_windows() {
+Result<std::vector<NodeWindowsExport>> IntelNtbDevice::do_export_windows() {
   auto bar2 = port_->outbound_file();
   if (!bar2) return tl::unexpected(with_context(bar2.error(), info_.name + ": export the outbound window"));
   const uint64_t ws = info_.window_size;
@@ -266,55 +255,34 @@ Result<std::vector<NodeWindowsExport>> IntelNtbDevice::export_windows() {
   return out;
 }
 
-Result<uint32_t> IntelNtbDevice::spad_read(NodeIdx peer, SpadIdx idx) {
-  if (auto ok = check_peer(peer, "spad_read"); !ok) return tl::unexpected(ok.error());
-  if (idx.v >= hs::kUserSpads)
-    return fail(Errc::kInvalidArgument, "%s: spad_read: scratchpad %u does not exist (0..%u; 12..15 are the backend's)",
-                info_.name.c_str(), idx.v, hs::kUserSpads - 1);
+Result<uint32_t> IntelNtbDevice::do_spad_read(NodeIdx peer, SpadIdx idx) {
   if (peer == info_.self) return self_spads_[idx.v];
   return ntb_->spad_read(idx.v);
 }
 
-Result<void> IntelNtbDevice::peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) {
-  if (auto ok = check_peer(peer, "peer_spad_write"); !ok) return ok;
-  if (idx.v >= hs::kUserSpads)
-    return fail(Errc::kInvalidArgument,
-                "%s: peer_spad_write: scratchpad %u does not exist (0..%u; 12..15 are the backend's)",
-                info_.name.c_str(), idx.v, hs::kUserSpads - 1);
+Result<void> IntelNtbDevice::do_peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) {
   if (peer == info_.self) {
     self_spads_[idx.v] = v;
     return {};
   }
-  if (!link_status(peer).up)
-    return fail(Errc::kLinkDown, "%s: peer_spad_write: the link to node %u is down", info_.name.c_str(), peer.v);
   return ntb_->peer_spad_write(idx.v, v);
 }
 
-Result<void> IntelNtbDevice::peer_db_set(NodeIdx peer, uint64_t bits) {
-  if (auto ok = check_peer(peer, "peer_db_set"); !ok) return ok;
-  if ((bits & ~hs::kUserDbMask) != 0)
-    return fail(Errc::kInvalidArgument, "%s: peer_db_set(0x%" PRIx64 "): doorbells are bits 0..30 (31 is the backend's)",
-                info_.name.c_str(), bits);
+Result<void> IntelNtbDevice::do_peer_db_set(NodeIdx peer, uint64_t bits) {
   if (peer == info_.self) {
     self_db_ |= bits;
     return {};
   }
-  if (!link_status(peer).up)
-    return fail(Errc::kLinkDown, "%s: peer_db_set: the link to node %u is down", info_.name.c_str(), peer.v);
   return ntb_->peer_db_set(bits);  // flushes earlier window stores before the ring
 }
 
-Result<uint64_t> IntelNtbDevice::db_read(NodeIdx peer) {
-  if (auto ok = check_peer(peer, "db_read"); !ok) return tl::unexpected(ok.error());
+Result<uint64_t> IntelNtbDevice::do_db_read(NodeIdx peer) {
   if (peer == info_.self) return self_db_;
   return ntb_->db_read() & hs::kUserDbMask;
 }
 
-Result<void> IntelNtbDevice::db_clear(NodeIdx peer, uint64_t bits) {
-  if (auto ok = check_peer(peer, "db_clear"); !ok) return ok;
-  // Bits outside 0..30 cannot be set by a user, so clearing them is a no-op (as on the other
-  // backends, db_clear(peer, ~0) clears everything); bit 31 stays the handshake's.
-  bits &= hs::kUserDbMask;
+Result<void> IntelNtbDevice::do_db_clear(NodeIdx peer, uint64_t bits) {
+  // (Bits outside 0..30 were masked off by Device::db_clear: bit 31 stays the handshake's.)
   if (peer == info_.self) {
     self_db_ &= ~bits;
     return {};
@@ -322,20 +290,12 @@ Result<void> IntelNtbDevice::db_clear(NodeIdx peer, uint64_t bits) {
   return ntb_->db_clear(bits);
 }
 
-Result<uint64_t> IntelNtbDevice::db_wait(NodeIdx peer, uint64_t timeout_ns) {
-  if (auto ok = check_peer(peer, "db_wait"); !ok) return tl::unexpected(ok.error());
-  if (peer == info_.self || port_->vector_count() < 2) return Device::db_wait(peer, timeout_ns);
-  const uint64_t deadline = now_ns() + timeout_ns;
-  for (;;) {
-    // Checked before sleeping and after every wake-up: a ring between the check and the wait is
-    // counted by the eventfd, so it is never lost.
-    auto bits = db_read(peer);
-    if (!bits || *bits != 0) return bits;
-    const uint64_t now = now_ns();
-    if (now >= deadline) return uint64_t{0};
-    auto fired = port_->wait(hs::kUserVector, deadline - now);
-    if (!fired) return tl::unexpected(fired.error());
-  }
+Result<void> IntelNtbDevice::db_sleep(NodeIdx peer, uint64_t token, uint64_t ns) {
+  if (peer == info_.self || port_->vector_count() < 2) return Device::db_sleep(peer, token, ns);
+  // A ring after db_wait()'s look at the bits is counted by the eventfd: the wait returns.
+  auto fired = port_->wait(hs::kUserVector, ns);
+  if (!fired) return tl::unexpected(fired.error());
+  return {};
 }
 
 }  // namespace pbx::hal

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -137,13 +138,6 @@ Result<void> PostboxdClientDevice::map_windows(const pd::Identity& id, std::vect
   return {};
 }
 
-Result<void> PostboxdClientDevice::check_peer(NodeIdx peer, const char* op) const {
-  if (peer.v >= info_.node_count)
-    return fail(Errc::kInvalidArgument, "%s: node %u does not exist (postboxd at %s serves nodes 0..%u)", op, peer.v,
-                path_.c_str(), info_.node_count - 1u);
-  return {};
-}
-
 Result<void> PostboxdClientDevice::gone(const Error& why, const char* what) {
   disconnected_ = true;
   return tl::unexpected(Error(Errc::kLinkDown, why.sys_errno(),
@@ -177,21 +171,15 @@ Result<uint64_t> PostboxdClientDevice::call(pd::Op op, NodeIdx peer, uint16_t id
   return pd::decode_status(msg->bytes, "postboxd at " + path_);
 }
 
-Result<OutboundWindow> PostboxdClientDevice::peer_mw(NodeIdx peer) {
-  if (auto ok = check_peer(peer, "peer_mw"); !ok) return tl::unexpected(ok.error());
+Result<OutboundWindow> PostboxdClientDevice::do_peer_mw(NodeIdx peer) {
   return OutboundWindow(outbound_[peer.v].data(), info_.window_size, static_cast<MemType>(out_desc_[peer.v].mem_type));
 }
 
-Result<InboundWindow> PostboxdClientDevice::local_mw(NodeIdx peer) {
-  if (auto ok = check_peer(peer, "local_mw"); !ok) return tl::unexpected(ok.error());
+Result<InboundWindow> PostboxdClientDevice::do_local_mw(NodeIdx peer) {
   return InboundWindow(inbound_[peer.v].data(), info_.window_size);
 }
 
-Result<void> PostboxdClientDevice::commit_peer_memory(NodeIdx peer, size_t off, size_t len) {
-  if (auto ok = check_peer(peer, "commit_peer_memory"); !ok) return tl::unexpected(ok.error());
-  if (off + len > info_.window_size)
-    return fail(Errc::kInvalidArgument, "commit_peer_memory: [%zu, %zu) is outside the %zu-byte window", off, off + len,
-                info_.window_size);
+Result<void> PostboxdClientDevice::do_commit_peer_memory(NodeIdx peer, size_t off, size_t len) {
   const pd::WireWindow& w = out_desc_[peer.v];
   if (w.sparse == 0) return {};
   // Allocates the pages now: a full tmpfs is an error here instead of a SIGBUS on first store.
@@ -207,9 +195,7 @@ Result<void> PostboxdClientDevice::commit_peer_memory(NodeIdx peer, size_t off, 
   return {};
 }
 
-LinkStatus PostboxdClientDevice::link_status(NodeIdx peer) noexcept {
-  if (peer.v >= info_.node_count) return {};
-  if (peer == info_.self) return LinkStatus{true, 1, 0, 0};  // local memory: no daemon needed
+LinkStatus PostboxdClientDevice::do_link_status(NodeIdx peer) noexcept {
   LinkStatus ls = status_.link(peer.v);
   if (!status_.daemon_alive() && ls.up) {
     // The daemon died without saying so: nobody keeps this link any more.
@@ -219,22 +205,19 @@ LinkStatus PostboxdClientDevice::link_status(NodeIdx peer) noexcept {
   return ls;
 }
 
-Result<uint32_t> PostboxdClientDevice::spad_read(NodeIdx peer, SpadIdx idx) {
-  if (auto ok = check_peer(peer, "spad_read"); !ok) return tl::unexpected(ok.error());
+Result<uint32_t> PostboxdClientDevice::do_spad_read(NodeIdx peer, SpadIdx idx) {
   auto v = call(pd::Op::kSpadRead, peer, idx.v, 0, "spad_read");
   if (!v) return tl::unexpected(v.error());
   return static_cast<uint32_t>(*v);
 }
 
-Result<void> PostboxdClientDevice::peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) {
-  if (auto ok = check_peer(peer, "peer_spad_write"); !ok) return tl::unexpected(ok.error());
+Result<void> PostboxdClientDevice::do_peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) {
   auto r = call(pd::Op::kPeerSpadWrite, peer, idx.v, v, "peer_spad_write");
   if (!r) return tl::unexpected(r.error());
   return {};
 }
 
-Result<void> PostboxdClientDevice::peer_db_set(NodeIdx peer, uint64_t bits) {
-  if (auto ok = check_peer(peer, "peer_db_set"); !ok) return tl::unexpected(ok.error());
+Result<void> PostboxdClientDevice::do_peer_db_set(NodeIdx peer, uint64_t bits) {
   // Drains write-combining buffers: window stores made before ringing land before the daemon
   // rings (its own barrier then orders the doorbell after our stores, which it cannot see).
   wc_flush();
@@ -243,27 +226,21 @@ Result<void> PostboxdClientDevice::peer_db_set(NodeIdx peer, uint64_t bits) {
   return {};
 }
 
-Result<uint64_t> PostboxdClientDevice::db_read(NodeIdx peer) {
-  if (auto ok = check_peer(peer, "db_read"); !ok) return tl::unexpected(ok.error());
+Result<uint64_t> PostboxdClientDevice::do_db_read(NodeIdx peer) {
   return call(pd::Op::kDbRead, peer, 0, 0, "db_read");
 }
 
-Result<void> PostboxdClientDevice::db_clear(NodeIdx peer, uint64_t bits) {
-  if (auto ok = check_peer(peer, "db_clear"); !ok) return tl::unexpected(ok.error());
+Result<void> PostboxdClientDevice::do_db_clear(NodeIdx peer, uint64_t bits) {
   auto r = call(pd::Op::kDbClear, peer, 0, bits, "db_clear");
   if (!r) return tl::unexpected(r.error());
   return {};
 }
 
-Result<uint64_t> PostboxdClientDevice::db_wait(NodeIdx peer, uint64_t timeout_ns) {
-  const uint64_t deadline = now_ns() + timeout_ns;
-  for (;;) {
-    auto bits = db_read(peer);
-    if (!bits || *bits != 0) return bits;
-    if (now_ns() >= deadline) return uint64_t{0};
-    const timespec nap{0, 100'000};  // control path: the doorbell interrupt is the daemon's
-    ::nanosleep(&nap, nullptr);
-  }
+Result<void> PostboxdClientDevice::db_sleep(NodeIdx /*peer*/, uint64_t /*token*/, uint64_t ns) {
+  // Control path: the doorbell interrupt is the daemon's, so look again after a short nap.
+  const timespec nap{0, static_cast<long>(std::min<uint64_t>(ns, 100'000))};
+  ::nanosleep(&nap, nullptr);
+  return {};
 }
 
 }  // namespace pbx::hal

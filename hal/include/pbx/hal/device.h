@@ -71,41 +71,82 @@ class Device {
  public:
   virtual ~Device() = default;
 
-  virtual const DeviceInfo& info() const noexcept = 0;
+  const DeviceInfo& info() const noexcept { return info_; }
+
+  // ---- The interface: checking wrappers around the backend's ops, as Linux's ntb.h wraps its
+  // ops table (ntb_peer_mw_*, ntb_spad_*, ntb_db_*). Every node index, scratchpad index,
+  // doorbell mask and window range is checked here once, for every backend; the do_* ops
+  // below see only arguments that passed.
 
   // Windows. The objects are views owned by the device.
-  [[nodiscard]] virtual Result<OutboundWindow> peer_mw(NodeIdx peer) = 0;
-  [[nodiscard]] virtual Result<InboundWindow> local_mw(NodeIdx peer) = 0;
+  [[nodiscard]] Result<OutboundWindow> peer_mw(NodeIdx peer);
+  [[nodiscard]] Result<InboundWindow> local_mw(NodeIdx peer);
 
   // Makes sure [off, off + len) of the outbound window to `peer` is backed by memory, so that
-  // stores into it cannot fault later (segments are created on first use). Backends whose
-  // windows are always backed (pinned hugepages behind a BAR) keep the default: nothing to do.
-  // Fails with Errc::kNoMemory, saying where memory ran out, when it cannot be backed.
-  [[nodiscard]] virtual Result<void> commit_peer_memory(NodeIdx peer, size_t off, size_t len);
+  // stores into it cannot fault later (segments are created on first use). Fails with
+  // Errc::kNoMemory, saying where memory ran out, when it cannot be backed.
+  [[nodiscard]] Result<void> commit_peer_memory(NodeIdx peer, size_t off, size_t len);
 
-  // Link state to `peer` (self is always up). Cheap: may be called from polling loops.
-  virtual LinkStatus link_status(NodeIdx peer) noexcept = 0;
+  // Link state to `peer`: self is always up, a node that does not exist always down. Cheap:
+  // may be called from polling loops.
+  LinkStatus link_status(NodeIdx peer) noexcept;
 
-  // Scratchpads (bring-up handshakes).
-  [[nodiscard]] virtual Result<uint32_t> spad_read(NodeIdx peer, SpadIdx idx) = 0;
-  [[nodiscard]] virtual Result<void> peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) = 0;
+  // Scratchpads (bring-up handshakes): 0..info().spad_count - 1. Writing to a peer whose link
+  // is down fails with Errc::kLinkDown.
+  [[nodiscard]] Result<uint32_t> spad_read(NodeIdx peer, SpadIdx idx);
+  [[nodiscard]] Result<void> peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v);
 
-  // Doorbells: ring bits at `peer`; read / clear (write-1-to-clear) the bits `peer` rang here.
-  [[nodiscard]] virtual Result<void> peer_db_set(NodeIdx peer, uint64_t bits) = 0;
-  [[nodiscard]] virtual Result<uint64_t> db_read(NodeIdx peer) = 0;
-  [[nodiscard]] virtual Result<void> db_clear(NodeIdx peer, uint64_t bits) = 0;
+  // Doorbells: ring bits (inside info().db_valid_mask) at `peer`; read / clear (write-1-to-
+  // clear; bits outside the mask are ignored) the bits `peer` rang here.
+  [[nodiscard]] Result<void> peer_db_set(NodeIdx peer, uint64_t bits);
+  [[nodiscard]] Result<uint64_t> db_read(NodeIdx peer);
+  [[nodiscard]] Result<void> db_clear(NodeIdx peer, uint64_t bits);
 
   // Waits until a doorbell bit from `peer` is set or `timeout_ns` passes; returns the bits
-  // (0 on time-out). The default polls; backends with interrupts (eventfd, futex) override.
-  [[nodiscard]] virtual Result<uint64_t> db_wait(NodeIdx peer, uint64_t timeout_ns);
+  // (0 on time-out). Sleeps in the backend's way between looks (db_sleep).
+  [[nodiscard]] Result<uint64_t> db_wait(NodeIdx peer, uint64_t timeout_ns);
 
   // Whether process `pid` of node `node` still runs, where the backend can see it (Liveness::
   // kProcessTable); kUnknown elsewhere. Cold path: may make a system call.
-  virtual ProcessState process_state(NodeIdx node, uint64_t pid) noexcept;
+  ProcessState process_state(NodeIdx node, uint64_t pid) noexcept;
 
   // The windows of every node (index = node), as files another process can map. The fds stay
-  // owned by this device. The default: Errc::kNotSupported (the backend cannot share them).
-  [[nodiscard]] virtual Result<std::vector<NodeWindowsExport>> export_windows();
+  // owned by this device. Errc::kNotSupported where the backend cannot share them.
+  [[nodiscard]] Result<std::vector<NodeWindowsExport>> export_windows() { return do_export_windows(); }
+
+ protected:
+  Device() = default;
+
+  // What the backend is; set by its constructor or open().
+  DeviceInfo info_;
+
+  // ---- The ops a backend implements (peer < node_count, idx < spad_count, bits inside
+  // db_valid_mask, [off, off + len) inside the window; peer != self for the link).
+  virtual Result<OutboundWindow> do_peer_mw(NodeIdx peer) = 0;
+  virtual Result<InboundWindow> do_local_mw(NodeIdx peer) = 0;
+  // Default: the window is always backed (pinned hugepages behind a BAR): nothing to do.
+  virtual Result<void> do_commit_peer_memory(NodeIdx peer, size_t off, size_t len);
+  // A peer other than self.
+  virtual LinkStatus do_link_status(NodeIdx peer) noexcept = 0;
+  virtual Result<uint32_t> do_spad_read(NodeIdx peer, SpadIdx idx) = 0;
+  // The link to a peer other than self was up when this was called.
+  virtual Result<void> do_peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) = 0;
+  virtual Result<void> do_peer_db_set(NodeIdx peer, uint64_t bits) = 0;
+  virtual Result<uint64_t> do_db_read(NodeIdx peer) = 0;
+  virtual Result<void> do_db_clear(NodeIdx peer, uint64_t bits) = 0;
+  // db_wait's two steps: db_arm() before each look at the bits returns a token (a futex
+  // sequence, say) that db_sleep() gets, so that a ring between the look and the sleep is
+  // never slept through; db_sleep() returns after at most `ns`, or earlier when the peer may
+  // have rung. Defaults: no token; a short spin (the caller looks at the bits again).
+  virtual uint64_t db_arm(NodeIdx /*peer*/) noexcept { return 0; }
+  virtual Result<void> db_sleep(NodeIdx peer, uint64_t token, uint64_t ns);
+  virtual ProcessState do_process_state(NodeIdx /*node*/, uint64_t /*pid*/) noexcept { return ProcessState::kUnknown; }
+  virtual Result<std::vector<NodeWindowsExport>> do_export_windows();
+
+ private:
+  Result<void> check_peer(NodeIdx peer, const char* op) const;
+  Result<void> check_spad(NodeIdx peer, SpadIdx idx, const char* op) const;
+  Result<void> check_link(NodeIdx peer, const char* op) noexcept;
 };
 
 }  // namespace pbx::hal

@@ -133,7 +133,7 @@ TEST(IvshmemHal, InfoDescribesTheBackendAndWindowsCarryThePortsMemoryType) {
   EXPECT_EQ(a->peer_mw(NodeIdx(1))->mem_type(), MemType::kWriteCombining);
   auto bad = a->peer_mw(NodeIdx(2));
   ASSERT_FALSE(bad);
-  EXPECT_THAT(bad.error().message(), HasSubstr("test-ivshmem-0: peer_mw: node 2 does not exist (nodes 0..1)"));
+  EXPECT_THAT(bad.error().message(), HasSubstr("test-ivshmem-0: peer_mw: node 2 does not exist (the ivshmem device has nodes 0..1)"));
 }
 
 TEST(IvshmemHal, ExplicitWindowSizeIsUsedAndLaterNodesMayTakeIt) {
@@ -333,7 +333,7 @@ TEST(IvshmemHal, ScratchpadsLandAtThePeerFromThisNode) {
   auto bad = b->spad_read(NodeIdx(0), SpadIdx(16));
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code(), Errc::kInvalidArgument);
-  EXPECT_THAT(bad.error().message(), HasSubstr("scratchpad 16 does not exist (0..15)"));
+  EXPECT_THAT(bad.error().message(), HasSubstr("scratchpad 16 does not exist: the ivshmem device gives users scratchpads 0..15"));
 }
 
 // ---- doorbells

@@ -96,33 +96,29 @@ class IvshmemDevice final : public Device {
   // Leaves the fabric: peers see the link to this node go down.
   ~IvshmemDevice() override;
 
-  const DeviceInfo& info() const noexcept override { return info_; }
-  Result<OutboundWindow> peer_mw(NodeIdx peer) override;
-  Result<InboundWindow> local_mw(NodeIdx peer) override;
-  LinkStatus link_status(NodeIdx peer) noexcept override;
-  Result<uint32_t> spad_read(NodeIdx peer, SpadIdx idx) override;
-  Result<void> peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) override;
-  Result<void> peer_db_set(NodeIdx peer, uint64_t bits) override;
-  Result<uint64_t> db_read(NodeIdx peer) override;
-  Result<void> db_clear(NodeIdx peer, uint64_t bits) override;
-  // Blocks on this node's interrupt (eventfd) for `peer`'s vector; polls only where the device
-  // has no interrupts (ivshmem-plain).
-  Result<uint64_t> db_wait(NodeIdx peer, uint64_t timeout_ns) override;
-  // The windows inside the port's shared-memory file (the VFIO device fd at BAR2's region
-  // offset): a process that receives the fd maps them uncached, as vfio-pci maps BARs.
-  Result<std::vector<NodeWindowsExport>> export_windows() override;
-
   IvshmemPort& port() noexcept { return *port_; }
 
  private:
   explicit IvshmemDevice(std::unique_ptr<IvshmemPort> port);
   Result<void> join(const IvshmemOptions& opts);
   Result<size_t> init_or_check_header(const IvshmemOptions& opts);
-  Result<void> check_peer(NodeIdx peer, const char* op) const;
+  Result<OutboundWindow> do_peer_mw(NodeIdx peer) override;
+  Result<InboundWindow> do_local_mw(NodeIdx peer) override;
+  LinkStatus do_link_status(NodeIdx peer) noexcept override;
+  Result<uint32_t> do_spad_read(NodeIdx peer, SpadIdx idx) override;
+  Result<void> do_peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) override;
+  Result<void> do_peer_db_set(NodeIdx peer, uint64_t bits) override;
+  Result<uint64_t> do_db_read(NodeIdx peer) override;
+  Result<void> do_db_clear(NodeIdx peer, uint64_t bits) override;
+  // Doorbell waits block on this node's interrupt (eventfd) for `peer`'s vector; they poll
+  // only where the device has no interrupts (ivshmem-plain).
+  Result<void> db_sleep(NodeIdx peer, uint64_t token, uint64_t ns) override;
+  // The windows inside the port's shared-memory file (the VFIO device fd at BAR2's region
+  // offset): a process that receives the fd maps them uncached, as vfio-pci maps BARs.
+  Result<std::vector<NodeWindowsExport>> do_export_windows() override;
   uint16_t vector_for(uint16_t src, uint16_t dst_vectors) const noexcept;
 
   std::unique_ptr<IvshmemPort> port_;
-  DeviceInfo info_;
   std::byte* ctl_ = nullptr;   // control view of the shared memory
   std::byte* data_ = nullptr;  // data view of the same memory
   size_t shm_size_ = 0;

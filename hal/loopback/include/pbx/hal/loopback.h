@@ -65,23 +65,6 @@ class LoopbackDevice final : public Device {
                                                                     const std::string& dir = {});
   ~LoopbackDevice() override;
 
-  const DeviceInfo& info() const noexcept override { return info_; }
-  Result<OutboundWindow> peer_mw(NodeIdx peer) override;
-  Result<InboundWindow> local_mw(NodeIdx peer) override;
-  Result<void> commit_peer_memory(NodeIdx peer, size_t off, size_t len) override;
-  LinkStatus link_status(NodeIdx peer) noexcept override;
-  Result<uint32_t> spad_read(NodeIdx peer, SpadIdx idx) override;
-  Result<void> peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) override;
-  Result<void> peer_db_set(NodeIdx peer, uint64_t bits) override;
-  Result<uint64_t> db_read(NodeIdx peer) override;
-  Result<void> db_clear(NodeIdx peer, uint64_t bits) override;
-  Result<uint64_t> db_wait(NodeIdx peer, uint64_t timeout_ns) override;
-  // The node files: outbound to k = node k's file at window_size * self (read-write), inbound
-  // from k = this node's file at window_size * k. Sparse: commit ranges with fallocate().
-  Result<std::vector<NodeWindowsExport>> export_windows() override;
-  // Every process of a loopback job runs on this host: a pidfd per peer process tells when it
-  // exits (a pid that is reused later is not mistaken for it).
-  ProcessState process_state(NodeIdx node, uint64_t pid) noexcept override;
   // Makes this device tell deaths the way NTB and ivshmem backends do (Liveness::kHeartbeat:
   // process_state() answers kUnknown), so that the heartbeat path runs on one host too.
   void use_heartbeats() noexcept { info_.liveness = Liveness::kHeartbeat; }
@@ -92,11 +75,27 @@ class LoopbackDevice final : public Device {
  private:
   struct Ctl;
   LoopbackDevice() = default;
-  Result<void> check_peer(NodeIdx peer, const char* op) const;
+  Result<OutboundWindow> do_peer_mw(NodeIdx peer) override;
+  Result<InboundWindow> do_local_mw(NodeIdx peer) override;
+  Result<void> do_commit_peer_memory(NodeIdx peer, size_t off, size_t len) override;
+  LinkStatus do_link_status(NodeIdx peer) noexcept override;
+  Result<uint32_t> do_spad_read(NodeIdx peer, SpadIdx idx) override;
+  Result<void> do_peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) override;
+  Result<void> do_peer_db_set(NodeIdx peer, uint64_t bits) override;
+  Result<uint64_t> do_db_read(NodeIdx peer) override;
+  Result<void> do_db_clear(NodeIdx peer, uint64_t bits) override;
+  // Doorbell waits sleep on a futex: the ring's sequence number is the token.
+  uint64_t db_arm(NodeIdx peer) noexcept override;
+  Result<void> db_sleep(NodeIdx peer, uint64_t token, uint64_t ns) override;
+  // The node files: outbound to k = node k's file at window_size * self (read-write), inbound
+  // from k = this node's file at window_size * k. Sparse: commit ranges with fallocate().
+  Result<std::vector<NodeWindowsExport>> do_export_windows() override;
+  // Every process of a loopback job runs on this host: a pidfd per peer process tells when it
+  // exits (a pid that is reused later is not mistaken for it).
+  ProcessState do_process_state(NodeIdx node, uint64_t pid) noexcept override;
   Result<void> map_outbound(NodeIdx peer, bool link_up);
   Result<int> peer_file(NodeIdx peer);
 
-  DeviceInfo info_;
   std::string dir_;
   MmapRegion ctl_map_;
   std::unique_ptr<Ctl> ctl_;

@@ -102,21 +102,6 @@ class IntelNtbDevice final : public Device {
                                                                       const IntelNtbOptions& opts = {});
   ~IntelNtbDevice() override;
 
-  const DeviceInfo& info() const noexcept override { return info_; }
-  Result<OutboundWindow> peer_mw(NodeIdx peer) override;
-  Result<InboundWindow> local_mw(NodeIdx peer) override;
-  LinkStatus link_status(NodeIdx peer) noexcept override;
-  Result<uint32_t> spad_read(NodeIdx peer, SpadIdx idx) override;
-  Result<void> peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) override;
-  Result<void> peer_db_set(NodeIdx peer, uint64_t bits) override;
-  Result<uint64_t> db_read(NodeIdx peer) override;
-  Result<void> db_clear(NodeIdx peer, uint64_t bits) override;
-  Result<uint64_t> db_wait(NodeIdx peer, uint64_t timeout_ns) override;
-  // For a node manager (postboxd): outbound to the peer = the port's BAR2 file (first
-  // window_size bytes); inbound from the peer = the inbound memfd; to and from self = the self
-  // memfd (sparse: pages appear where segments are made). Memfds are write-back.
-  Result<std::vector<NodeWindowsExport>> export_windows() override;
-
   // Why the link to the peer is not up, when it is not (empty when up or still training within
   // its deadline): a bring-up timeout, a handshake mismatch. For tools and logs.
   const std::string& link_diagnostic() const noexcept { return diagnostic_; }
@@ -130,7 +115,20 @@ class IntelNtbDevice final : public Device {
 
   explicit IntelNtbDevice(std::unique_ptr<IntelNtbPort> port, const IntelNtbOptions& opts);
   Result<void> init();
-  Result<void> check_peer(NodeIdx peer, const char* op) const;
+  Result<OutboundWindow> do_peer_mw(NodeIdx peer) override;
+  Result<InboundWindow> do_local_mw(NodeIdx peer) override;
+  LinkStatus do_link_status(NodeIdx peer) noexcept override;
+  Result<uint32_t> do_spad_read(NodeIdx peer, SpadIdx idx) override;
+  Result<void> do_peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) override;
+  Result<void> do_peer_db_set(NodeIdx peer, uint64_t bits) override;
+  Result<uint64_t> do_db_read(NodeIdx peer) override;
+  Result<void> do_db_clear(NodeIdx peer, uint64_t bits) override;
+  // Doorbell waits block on the user vector's eventfd where the device has two vectors.
+  Result<void> db_sleep(NodeIdx peer, uint64_t token, uint64_t ns) override;
+  // For a node manager (postboxd): outbound to the peer = the port's BAR2 file (first
+  // window_size bytes); inbound from the peer = the inbound memfd; to and from self = the self
+  // memfd (sparse: pages appear where segments are made). Memfds are write-back.
+  Result<std::vector<NodeWindowsExport>> do_export_windows() override;
   void advance() noexcept;
   void restart_training() noexcept;
   void announce() noexcept;
@@ -143,7 +141,6 @@ class IntelNtbDevice final : public Device {
   const Clock* clock_;
   std::optional<ntb::intel::IntelNtb> ntb_;
   std::optional<ntb::intel::LinkBringUp> bringup_;
-  DeviceInfo info_;
   std::span<std::byte> outbound_;
   LocalMemory inbound_;      // the peer writes here (through the NTB)
   LocalMemory self_window_;  // this node's processes write here (window to self)

@@ -33,19 +33,6 @@ class PostboxdClientDevice final : public Device {
       const std::string& socket_path = postboxd::kDefaultSocket);
   ~PostboxdClientDevice() override;
 
-  const DeviceInfo& info() const noexcept override { return info_; }
-  Result<OutboundWindow> peer_mw(NodeIdx peer) override;
-  Result<InboundWindow> local_mw(NodeIdx peer) override;
-  Result<void> commit_peer_memory(NodeIdx peer, size_t off, size_t len) override;
-  LinkStatus link_status(NodeIdx peer) noexcept override;
-  Result<uint32_t> spad_read(NodeIdx peer, SpadIdx idx) override;
-  Result<void> peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) override;
-  Result<void> peer_db_set(NodeIdx peer, uint64_t bits) override;
-  Result<uint64_t> db_read(NodeIdx peer) override;
-  Result<void> db_clear(NodeIdx peer, uint64_t bits) override;
-  // Polls db_read() with short naps in between (doorbell interrupts stay with the daemon).
-  Result<uint64_t> db_wait(NodeIdx peer, uint64_t timeout_ns) override;
-
   const std::string& socket_path() const noexcept { return path_; }
   // false once the daemon has gone.
   bool daemon_alive() noexcept { return status_.daemon_alive(); }
@@ -54,13 +41,22 @@ class PostboxdClientDevice final : public Device {
   PostboxdClientDevice() = default;
   Result<void> handshake();
   Result<void> map_windows(const postboxd::Identity& id, std::vector<UniqueFd> fds);
-  Result<void> check_peer(NodeIdx peer, const char* op) const;
+  Result<OutboundWindow> do_peer_mw(NodeIdx peer) override;
+  Result<InboundWindow> do_local_mw(NodeIdx peer) override;
+  Result<void> do_commit_peer_memory(NodeIdx peer, size_t off, size_t len) override;
+  LinkStatus do_link_status(NodeIdx peer) noexcept override;
+  Result<uint32_t> do_spad_read(NodeIdx peer, SpadIdx idx) override;
+  Result<void> do_peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) override;
+  Result<void> do_peer_db_set(NodeIdx peer, uint64_t bits) override;
+  Result<uint64_t> do_db_read(NodeIdx peer) override;
+  Result<void> do_db_clear(NodeIdx peer, uint64_t bits) override;
+  // Doorbell waits nap between looks: the doorbell interrupts stay with the daemon.
+  Result<void> db_sleep(NodeIdx peer, uint64_t token, uint64_t ns) override;
   Result<uint64_t> call(postboxd::Op op, NodeIdx peer, uint16_t idx, uint64_t value, const char* what);
   Result<void> gone(const Error& why, const char* what);
 
   std::string path_;
   UniqueFd sock_;
-  DeviceInfo info_;
   postboxd::StatusPage status_;
   std::vector<UniqueFd> files_;            // the window files (commit_peer_memory uses them)
   std::vector<MmapRegion> outbound_, inbound_;
