@@ -70,10 +70,7 @@ namespace {
 // still be running when the job starts.
 Result<std::unique_ptr<hal::Device>> open_postboxd(Rank self, uint32_t timeout_ms) {
   const char* sock = std::getenv("PBX_POSTBOXD_SOCKET");
-  hal::DeviceSpec spec;
-  spec.kind = hal::DeviceSpec::Kind::kPostboxd;
-  spec.socket = (sock != nullptr && *sock != '\0') ? sock : hal::postboxd::kDefaultSocket;
-  spec.text = "postboxd:" + spec.socket;
+  const hal::DeviceSpec spec = hal::postboxd_spec(sock != nullptr ? sock : "");
   const std::string& path = spec.socket;
   auto dev = hal::open_device(spec);
   if (!dev) return tl::unexpected(dev.error());
@@ -138,12 +135,7 @@ Result<Endpoint> Endpoint::from_env(const Config& base) {
     if (!dev) return tl::unexpected(dev.error());
     return create(std::move(*dev), js, self, *cfg);
   }
-  hal::DeviceSpec spec;
-  spec.kind = hal::DeviceSpec::Kind::kLoopback;
-  spec.job = job;
-  spec.node = self.node;
-  spec.text = "loopback:" + spec.job + ":" + std::to_string(self.node);
-  auto dev = hal::open_device(spec);
+  auto dev = hal::open_device(hal::loopback_spec(job, self.node));
   if (!dev) return tl::unexpected(dev.error());
   return create(std::move(*dev), js, self, *cfg);
 }

@@ -111,7 +111,7 @@ class IvshmemFabric {
     }
 
     // The memfd, as the VFIO device fd would be handed out (mapped write-back here).
-    Result<SharedMemoryFile> shared_memory_file() override { return SharedMemoryFile{s_->memfd, 0, MemType::kWriteBack}; }
+    Result<MappableFile> shared_memory_file() override { return MappableFile{s_->memfd, 0, MemType::kWriteBack}; }
 
     std::vector<std::pair<uint16_t, uint16_t>> rings() const {
       std::lock_guard lock(mu_);

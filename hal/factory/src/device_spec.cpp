@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "pbx/hal/factory.h"
+#include "pbx/hal/postboxd/protocol.h"
 #include "pbx/vfio/bdf.h"
 
 namespace pbx::hal {
@@ -130,6 +131,23 @@ const char* to_string(DeviceSpec::Kind k) noexcept {
   return "?";
 }
 
+DeviceSpec loopback_spec(const std::string& job, uint16_t node) {
+  DeviceSpec d;
+  d.kind = DeviceSpec::Kind::kLoopback;
+  d.job = job;
+  d.node = node;
+  d.text = "loopback:" + job + ":" + std::to_string(node);
+  return d;
+}
+
+DeviceSpec postboxd_spec(const std::string& socket) {
+  DeviceSpec d;
+  d.kind = DeviceSpec::Kind::kPostboxd;
+  d.socket = socket.empty() ? std::string(postboxd::kDefaultSocket) : socket;
+  d.text = "postboxd:" + d.socket;
+  return d;
+}
+
 Result<DeviceSpec> parse_device_spec(std::string_view text) {
   if (text.empty()) return bad(text, "the spec is empty");
   DeviceSpec d;
@@ -147,7 +165,10 @@ Result<DeviceSpec> parse_device_spec(std::string_view text) {
   }
   if (kind == "postboxd") {
     d.kind = DeviceSpec::Kind::kPostboxd;
-    if (colon == std::string_view::npos) return d;  // the default socket
+    if (colon == std::string_view::npos) {
+      d.socket = postboxd::kDefaultSocket;
+      return d;
+    }
     if (rest.empty() || rest.size() >= sizeof(sockaddr_un{}.sun_path))
       return bad(text, "the socket path must have 1..%zu characters (or leave out ':SOCKET' for the default)",
                  sizeof(sockaddr_un{}.sun_path) - 1);

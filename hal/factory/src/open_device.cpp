@@ -22,7 +22,7 @@ Result<std::unique_ptr<Device>> open_device(const DeviceSpec& spec, const OpenOp
     case DeviceSpec::Kind::kLoopback:
       return as_device(LoopbackDevice::open(spec.job, NodeIdx(spec.node)));
     case DeviceSpec::Kind::kPostboxd:
-      return as_device(PostboxdClientDevice::open(spec.socket.empty() ? postboxd::kDefaultSocket : spec.socket));
+      return as_device(PostboxdClientDevice::open(spec.socket));
     case DeviceSpec::Kind::kIvshmem:
     case DeviceSpec::Kind::kNtb: break;
   }

@@ -41,7 +41,7 @@ Result<void> IvshmemOptions::validate() const {
   return {};
 }
 
-Result<SharedMemoryFile> IvshmemPort::shared_memory_file() {
+Result<MappableFile> IvshmemPort::shared_memory_file() {
   return fail(Errc::kNotSupported, "%s: this ivshmem port cannot hand its shared memory to other processes",
               name().c_str());
 }

@@ -30,13 +30,13 @@ class VfioIvshmemPort final : public IvshmemPort {
   }
   // The VFIO device fd at BAR2's region offset. vfio-pci maps any page-aligned part of a BAR
   // region, in any process that holds the fd, uncached (write-combining needs resource2_wc).
-  Result<SharedMemoryFile> shared_memory_file() override {
+  Result<MappableFile> shared_memory_file() override {
     auto ri = dev_.vfio().region_info(ivshmem::kSharedMemoryBar);
     if (!ri) return tl::unexpected(ri.error());
     if (!ri->mappable())
       return fail(Errc::kNotSupported, "%s: vfio-pci does not allow mmap of BAR%u, so it cannot be shared",
                   name().c_str(), ivshmem::kSharedMemoryBar);
-    return SharedMemoryFile{dev_.vfio().device_fd(), ri->offset, MemType::kUncached};
+    return MappableFile{dev_.vfio().device_fd(), ri->offset, MemType::kUncached};
   }
 
  private:

@@ -33,7 +33,7 @@ Result<void> IntelNtbOptions::validate() const {
   return {};
 }
 
-Result<OutboundFile> IntelNtbPort::outbound_file() {
+Result<MappableFile> IntelNtbPort::outbound_file() {
   return fail(Errc::kNotSupported, "%s: this Intel NTB port cannot hand its BAR2 to other processes", name().c_str());
 }
 

@@ -72,12 +72,12 @@ class VfioIntelNtbPort final : public IntelNtbPort {
     auto v = dev_.map_bar(ntb::intel::kMwBar[0], {.write_combining = write_combining_});
     if (!v) return tl::unexpected(v.error());
     mem_type_ = v->mem_type == vfio::MemType::kWriteCombining ? MemType::kWriteCombining : MemType::kUncached;
-    file_ = OutboundFile{v->fd, v->fd_offset, mem_type_};
+    file_ = MappableFile{v->fd, v->fd_offset, mem_type_};
     return v->mem;
   }
   // The file BAR2 was mapped from: resource2_wc (write-combining) or the VFIO device fd at BAR2's
   // region offset (uncached, as vfio-pci maps it in any process that holds the fd).
-  Result<OutboundFile> outbound_file() override {
+  Result<MappableFile> outbound_file() override {
     if (file_.fd < 0) return fail(Errc::kInvalidArgument, "%s: BAR2 is not mapped yet", name().c_str());
     return file_;
   }
@@ -99,7 +99,7 @@ class VfioIntelNtbPort final : public IntelNtbPort {
   std::span<std::byte> bar0_;
   std::array<uint64_t, ntb::intel::kMwCount> mw_size_{};
   MemType mem_type_ = MemType::kUncached;
-  OutboundFile file_;
+  MappableFile file_;
   uint16_t vectors_ = 0;
 };
 

@@ -113,9 +113,9 @@ class ModelFabric {
     }
     uint16_t vector_count() const noexcept override { return 0; }
     Result<bool> wait(uint16_t, uint64_t) override { return false; }
-    Result<hal::OutboundFile> outbound_file() override {
+    Result<hal::MappableFile> outbound_file() override {
       if (!s_->bar2_exportable) return IntelNtbPort::outbound_file();
-      return hal::OutboundFile{s_->bar2_fd, 0, hal::MemType::kUncached};
+      return hal::MappableFile{s_->bar2_fd, 0, hal::MemType::kUncached};
     }
 
    private:

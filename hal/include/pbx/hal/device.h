@@ -49,6 +49,14 @@ struct DeviceInfo {
   Liveness liveness = Liveness::kHeartbeat;
 };
 
+// A range of a file that another process can map (a device's BAR through its VFIO fd, a memfd):
+// byte b of the range is at offset + b in fd.
+struct MappableFile {
+  int fd = -1;                            // owned by whoever hands it out
+  uint64_t offset = 0;                    // a multiple of the page size
+  MemType mem_type = MemType::kUncached;  // how a mapping of fd is cached
+};
+
 // A window as another process maps it: mmap(nullptr, length, prot, MAP_SHARED, fd, offset).
 // This is how a node manager (postboxd) hands windows to the node's processes: it sends the
 // fds over a Unix socket (SCM_RIGHTS) and every process maps its windows itself.

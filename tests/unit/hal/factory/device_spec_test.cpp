@@ -55,8 +55,24 @@ TEST(DeviceSpec, Postboxd) {
   auto s = parse_device_spec("postboxd");
   ASSERT_TRUE(s) << s.error().message();
   EXPECT_EQ(s->kind, Kind::kPostboxd);
-  EXPECT_EQ(s->socket, "") << "the default socket";
+  EXPECT_EQ(s->socket, "/run/postbox/postboxd.sock") << "the default socket";
   EXPECT_EQ(parse_device_spec("postboxd:/tmp/pbx1.sock")->socket, "/tmp/pbx1.sock");
+}
+
+TEST(DeviceSpec, BuiltSpecsAreWhatTheirTextParsesTo) {
+  const DeviceSpec l = loopback_spec("job-1", 3);
+  auto lp = parse_device_spec(l.text);
+  ASSERT_TRUE(lp) << lp.error().message();
+  EXPECT_EQ(lp->kind, Kind::kLoopback);
+  EXPECT_EQ(lp->job, l.job);
+  EXPECT_EQ(lp->node, l.node);
+  for (const std::string& sock : {std::string(), std::string("/tmp/pbx2.sock")}) {
+    const DeviceSpec p = postboxd_spec(sock);
+    auto pp = parse_device_spec(p.text);
+    ASSERT_TRUE(pp) << pp.error().message();
+    EXPECT_EQ(pp->kind, Kind::kPostboxd);
+    EXPECT_EQ(pp->socket, p.socket);
+  }
 }
 
 TEST(DeviceSpec, KindNames) {

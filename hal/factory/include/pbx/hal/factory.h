@@ -52,11 +52,17 @@ struct DeviceSpec {
   std::string bdf;                // ivshmem, ntb: "dddd:bb:dd.f" (checked and normalised)
   std::optional<uint16_t> nodes;  // ivshmem: nodes of the fabric, 1..64 (unset: 2)
   uint64_t window = 0;            // ivshmem, ntb: bytes per window (0: the backend's default)
-  std::string socket;             // postboxd: empty for the default socket
+  std::string socket;             // postboxd: the socket's path (the default one where none was given)
 };
 
 // "loopback", "ivshmem", "ntb", "postboxd".
 const char* to_string(DeviceSpec::Kind k) noexcept;
+
+// Specs a program builds rather than parses (Endpoint::from_env, pbxrun's children), with the
+// text a parse of them would have started from. An empty socket: postboxd's default one.
+// (Everything else about specs, parsing included, is in this module too.)
+[[nodiscard]] DeviceSpec loopback_spec(const std::string& job, uint16_t node);
+[[nodiscard]] DeviceSpec postboxd_spec(const std::string& socket);
 
 // Parses a spec. Every malformed spec is Errc::kInvalidArgument with a message that names the
 // spec, what is wrong with it, and kDeviceSpecForms.

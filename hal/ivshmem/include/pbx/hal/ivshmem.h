@@ -40,14 +40,6 @@
 
 namespace pbx::hal {
 
-// The shared memory as a file another process can map: byte b of the shared memory is at
-// offset + b in fd (for the real device: the VFIO device fd and BAR2's region offset).
-struct SharedMemoryFile {
-  int fd = -1;                              // owned by the port
-  uint64_t offset = 0;                      // a multiple of the page size
-  MemType mem_type = MemType::kUncached;    // how a mapping of fd is cached
-};
-
 // What the backend needs from an ivshmem-like device: a shared-memory span, a doorbell ringer
 // and an interrupt waiter.
 class IvshmemPort {
@@ -70,8 +62,9 @@ class IvshmemPort {
   virtual void ring(uint16_t peer_id, uint16_t vector) noexcept = 0;
   // Waits until our `vector` fires or `timeout_ns` passes; true if it fired (drained).
   [[nodiscard]] virtual Result<bool> wait(uint16_t vector, uint64_t timeout_ns) = 0;
-  // The shared memory as a mappable file (IvshmemDevice::export_windows); default: not supported.
-  [[nodiscard]] virtual Result<SharedMemoryFile> shared_memory_file();
+  // The shared memory as a mappable file: byte b of it is at offset + b in fd (the real device:
+  // the VFIO device fd at BAR2's region offset). For export_windows(); default: not supported.
+  [[nodiscard]] virtual Result<MappableFile> shared_memory_file();
 };
 
 struct IvshmemOptions {

@@ -45,15 +45,6 @@
 
 namespace pbx::hal {
 
-// BAR2 (the outbound window) as a file another process can map: byte b of BAR2 is at
-// offset + b in fd. For the real device: the VFIO device fd at BAR2's region offset (uncached),
-// or the sysfs resource2_wc file at 0 where the port mapped BAR2 write-combining.
-struct OutboundFile {
-  int fd = -1;                            // owned by the port
-  uint64_t offset = 0;                    // a multiple of the page size
-  MemType mem_type = MemType::kUncached;  // how a mapping of fd is cached
-};
-
 // What the backend needs from the platform: the NTB's registers and config space, its BAR2
 // mapped for stores, DMA mapping of local memory, and (optionally) interrupts.
 class IntelNtbPort {
@@ -76,9 +67,11 @@ class IntelNtbPort {
   virtual uint16_t vector_count() const noexcept = 0;
   // Waits until `vector` fires or `timeout_ns` passes; true if it fired.
   [[nodiscard]] virtual Result<bool> wait(uint16_t vector, uint64_t timeout_ns) = 0;
-  // BAR2 as it was mapped by map_outbound(), as a mappable file (IntelNtbDevice::export_windows);
+  // BAR2 as map_outbound() mapped it, as a mappable file: byte b of BAR2 is at offset + b in fd
+  // (the real device: the VFIO device fd at BAR2's region offset, uncached, or the sysfs
+  // resource2_wc file at 0 where the port mapped BAR2 write-combining). For export_windows();
   // default: not supported.
-  [[nodiscard]] virtual Result<OutboundFile> outbound_file();
+  [[nodiscard]] virtual Result<MappableFile> outbound_file();
 };
 
 struct IntelNtbOptions {
