@@ -1,6 +1,7 @@
 // The benchmarks pbx-perf runs, each as two processes pinned to two CPUs.
 //
-//   lat   ping-pong of one message each way; sample = round trip / 2 (one-way latency)
+//   lat   ping-pong of one message each way; sample = time of `batch` round trips / (2 x batch)
+//         (one-way latency; the clock is read once per batch, never per round trip)
 //   bw    window streaming: 64 messages, then an 8-byte reply; sample = loop time / 64
 //   rate  the same loop for small messages, reported as messages per second
 //
@@ -25,6 +26,7 @@ struct Params {
   uint32_t iters = 1000;   // timed iterations (loops for bw/rate)
   uint32_t warmup = 100;
   uint32_t window = 64;    // messages per loop (bw, rate)
+  uint32_t batch = 1;      // round trips per latency sample (lat)
   int cpu_a = 0, cpu_b = 1;
   double ns_per_tick = 1.0;
   int checksum = -1;       // postbox: 1 / 0 forces Config::checksum on / off; -1: PBX_CHECKSUM decides
@@ -32,7 +34,8 @@ struct Params {
 
 // postbox over a loopback job of 2 nodes x 1 process.
 Result<std::vector<double>> run_postbox(const Params& p);
-// The raw cache-line ping-pong (lat only): each side writes its own 64-byte line.
+// The raw cache-line ping-pong (lat only): each side writes its own 64-byte line and spins on
+// the other's without pause; timed exactly as postbox is (per batch of round trips).
 Result<std::vector<double>> run_raw_pingpong(const Params& p);
 // A tight hand-written SPSC shared-memory ring (the shape of ../shared/bench/peers/src/shm_ring.c).
 Result<std::vector<double>> run_ring(const Params& p);

@@ -98,16 +98,25 @@ Result<std::vector<double>> run_raw_pingpong(const Params& p) {
   auto* out = reinterpret_cast<double*>(static_cast<char*>(mem.get()) + sizeof(Line) * 2);
   const uint64_t total = uint64_t{p.warmup} + p.iters;
   auto ok = run_pair(p.cpu_a, p.cpu_b, mem.get(), [&](int side) {
+    uint64_t n = 0;  // round trips so far: each side stores the count it reached
     for (uint64_t i = 1; i <= total; ++i) {
       if (side == 0) {
         const uint64_t t0 = cycles();
-        lines[0].v.store(i, std::memory_order_release);
-        while (lines[1].v.load(std::memory_order_acquire) != i) cpu_pause();
+        for (uint32_t b = 0; b < p.batch; ++b) {
+          ++n;
+          lines[0].v.store(n, std::memory_order_release);
+          while (lines[1].v.load(std::memory_order_acquire) != n) {
+          }
+        }
         const uint64_t t1 = cycles();
-        if (i > p.warmup) out[i - p.warmup - 1] = static_cast<double>(t1 - t0) * p.ns_per_tick / 2;
+        if (i > p.warmup) out[i - p.warmup - 1] = static_cast<double>(t1 - t0) * p.ns_per_tick / (2.0 * p.batch);
       } else {
-        while (lines[0].v.load(std::memory_order_acquire) != i) cpu_pause();
-        lines[1].v.store(i, std::memory_order_release);
+        for (uint32_t b = 0; b < p.batch; ++b) {
+          ++n;
+          while (lines[0].v.load(std::memory_order_acquire) != n) {
+          }
+          lines[1].v.store(n, std::memory_order_release);
+        }
       }
     }
     return 0;
@@ -133,13 +142,17 @@ Result<std::vector<double>> run_ring(const Params& p) {
       if (p.test == Test::kLat) {
         if (side == 0) {
           const uint64_t t0 = cycles();
-          ab.send(src.data(), p.size);
-          ba.recv(dst.data(), p.size);
+          for (uint32_t b = 0; b < p.batch; ++b) {
+            ab.send(src.data(), p.size);
+            ba.recv(dst.data(), p.size);
+          }
           const uint64_t t1 = cycles();
-          if (i > p.warmup) out[i - p.warmup - 1] = static_cast<double>(t1 - t0) * p.ns_per_tick / 2;
+          if (i > p.warmup) out[i - p.warmup - 1] = static_cast<double>(t1 - t0) * p.ns_per_tick / (2.0 * p.batch);
         } else {
-          ab.recv(dst.data(), p.size);
-          ba.send(dst.data(), p.size);
+          for (uint32_t b = 0; b < p.batch; ++b) {
+            ab.recv(dst.data(), p.size);
+            ba.send(dst.data(), p.size);
+          }
         }
       } else {
         if (side == 0) {
@@ -196,9 +209,9 @@ Result<std::vector<double>> run_ompi(const Params& p) {
   const char* test = p.test == Test::kLat ? "lat" : p.test == Test::kBw ? "bw" : "rate";
   char cmd[8192];
   std::snprintf(cmd, sizeof cmd,
-                "%s --allow-run-as-root --oversubscribe -np 2 --cpu-set %d,%d --bind-to core %s %s %zu %u %u %u "
+                "%s --allow-run-as-root --oversubscribe -np 2 --cpu-set %d,%d --bind-to core %s %s %zu %u %u %u %u "
                 "2>/tmp/pbx-perf-ompi.err",
-                mpirun.c_str(), p.cpu_a, p.cpu_b, peer.c_str(), test, p.size, p.iters, p.warmup, p.window);
+                mpirun.c_str(), p.cpu_a, p.cpu_b, peer.c_str(), test, p.size, p.iters, p.warmup, p.window, p.batch);
   FILE* f = popen(cmd, "r");
   if (f == nullptr) return fail_errno(errno, "popen %s", mpirun.c_str());
   char line[256];

@@ -50,11 +50,13 @@ int postbox_side(int side, const Params& p, const std::string& job, const JobSha
     if (p.test == Test::kLat) {
       if (side == 0) {
         const uint64_t t0 = cycles();
-        if (!check(ep->send(peer, msg)) || !check(ep->recv(buf, peer))) return 1;
+        for (uint32_t b = 0; b < p.batch; ++b)
+          if (!check(ep->send(peer, msg)) || !check(ep->recv(buf, peer))) return 1;
         const uint64_t t1 = cycles();
-        if (i >= p.warmup) out[i - p.warmup] = static_cast<double>(t1 - t0) * p.ns_per_tick / 2;
+        if (i >= p.warmup) out[i - p.warmup] = static_cast<double>(t1 - t0) * p.ns_per_tick / (2.0 * p.batch);
       } else {
-        if (!check(ep->recv(buf, peer)) || !check(ep->send(peer, {buf.data(), p.size}))) return 1;
+        for (uint32_t b = 0; b < p.batch; ++b)
+          if (!check(ep->recv(buf, peer)) || !check(ep->send(peer, {buf.data(), p.size}))) return 1;
       }
     } else {
       if (side == 0) {

@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
   int rank = 0, size = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (argc != 6 || size != 2) {
-    if (rank == 0) fprintf(stderr, "usage: mpirun -np 2 %s lat|bw|rate SIZE ITERS WARMUP WINDOW\n", argv[0]);
+  if (argc != 7 || size != 2) {
+    if (rank == 0) fprintf(stderr, "usage: mpirun -np 2 %s lat|bw|rate SIZE ITERS WARMUP WINDOW BATCH\n", argv[0]);
     MPI_Finalize();
     return 2;
   }
@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   const size_t sz = strtoull(argv[2], NULL, 10);
   const long iters = atol(argv[3]), warm = atol(argv[4]);
   const int window = atoi(argv[5]);
+  const int batch = atoi(argv[6]) > 0 ? atoi(argv[6]) : 1;  /* round trips per latency sample */
   char* buf = malloc(sz > 8 ? sz : 8);
   char* rbuf = malloc((sz > 8 ? sz : 8) * (size_t)window);
   memset(buf, 0x5a, sz > 8 ? sz : 8);
@@ -45,12 +46,14 @@ int main(int argc, char** argv) {
   for (long i = 0; i < warm + iters; ++i) {
     const double t0 = now_ns();
     if (lat) {
-      if (rank == 0) {
-        MPI_Send(buf, (int)sz, MPI_BYTE, peer, 1, MPI_COMM_WORLD);
-        MPI_Recv(rbuf, (int)sz, MPI_BYTE, peer, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      } else {
-        MPI_Recv(rbuf, (int)sz, MPI_BYTE, peer, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        MPI_Send(rbuf, (int)sz, MPI_BYTE, peer, 1, MPI_COMM_WORLD);
+      for (int b = 0; b < batch; ++b) {
+        if (rank == 0) {
+          MPI_Send(buf, (int)sz, MPI_BYTE, peer, 1, MPI_COMM_WORLD);
+          MPI_Recv(rbuf, (int)sz, MPI_BYTE, peer, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        } else {
+          MPI_Recv(rbuf, (int)sz, MPI_BYTE, peer, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+          MPI_Send(rbuf, (int)sz, MPI_BYTE, peer, 1, MPI_COMM_WORLD);
+        }
       }
     } else if (rank == 0) {
       for (int w = 0; w < window; ++w) MPI_Isend(buf, (int)sz, MPI_BYTE, peer, 2, MPI_COMM_WORLD, &req[w]);
@@ -63,7 +66,7 @@ int main(int argc, char** argv) {
       MPI_Send(buf, 8, MPI_BYTE, peer, 3, MPI_COMM_WORLD);
     }
     const double t1 = now_ns();
-    if (rank == 0 && i >= warm) v[i - warm] = lat ? (t1 - t0) / 2 : (t1 - t0) / window;
+    if (rank == 0 && i >= warm) v[i - warm] = lat ? (t1 - t0) / (2.0 * batch) : (t1 - t0) / window;
   }
   if (rank == 0) {
     qsort(v, (size_t)iters, sizeof(double), cmp);
