@@ -51,6 +51,10 @@ Result<void> Config::validate() const {
                "use a multiple of block_size * cts_slices, at most pool_size / 2 (so that a large message "
                "never takes the whole pool)");
   if (inline_max > wire::kInlineCapacity) return bad("inline_max", inline_max, "use 0..49 (bytes in a 64-byte line)");
+  if (!is_pow2(ring_size) || ring_size < (4u << 10) || ring_size > (64ull << 20))
+    return bad("ring_size", ring_size, "use a power of two in 4 KiB..64 MiB");
+  if (ring_max > ring_size / 4)
+    return bad("ring_max", ring_max, "use 0 (no payload ring) .. ring_size / 4 (so that several fit in a ring)");
   if (max_message < 1 || max_message > wire::kMaxLength) return bad("max_message", max_message, "use 1..2^47");
   if (ack_batch > postbox_slots / 2) return bad("ack_batch", ack_batch, "use 0 (postbox_slots / 4) or 1..postbox_slots / 2");
   if (timeout_ms < 1 || timeout_ms > 86'400'000u) return bad("timeout_ms", timeout_ms, "use 1..86400000 (one day)");
@@ -99,6 +103,8 @@ Result<Config> Config::from_env(const Config& base) {
       {"PBX_CTS", ~0ull, [](Config& x, uint64_t v) { x.cts = v; }},
       {"PBX_CTS_SLICES", 1u << 20, [](Config& x, uint64_t v) { x.cts_slices = static_cast<uint32_t>(v); }},
       {"PBX_INLINE_MAX", 1u << 20, [](Config& x, uint64_t v) { x.inline_max = static_cast<uint32_t>(v); }},
+      {"PBX_RING_SIZE", 1ull << 40, [](Config& x, uint64_t v) { x.ring_size = v; }},
+      {"PBX_RING_MAX", 1ull << 31, [](Config& x, uint64_t v) { x.ring_max = static_cast<uint32_t>(v); }},
       {"PBX_MAX_MESSAGE", ~0ull, [](Config& x, uint64_t v) { x.max_message = v; }},
       {"PBX_ACK_BATCH", 1u << 20, [](Config& x, uint64_t v) { x.ack_batch = static_cast<uint32_t>(v); }},
       {"PBX_TIMEOUT_MS", 1u << 30, [](Config& x, uint64_t v) { x.timeout_ms = static_cast<uint32_t>(v); }},

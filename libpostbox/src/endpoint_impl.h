@@ -37,12 +37,14 @@ enum class ChannelState : uint8_t {
   kCorrupt,    // the peer wrote something malformed; the channel is closed
 };
 
-// Per postbox slot of a sender: the pool blocks the indicator holds (none for inline messages)
-// and whether it ends a message (a message in pieces ends with its last piece).
+// Per postbox slot of a sender: the pool blocks the indicator holds (none for inline and ring
+// messages), where the payload ring is free up to once it is acknowledged (ring messages), and
+// whether it ends a message (a message in pieces ends with its last piece).
 struct SlotShadow {
   uint32_t first_block = 0;
   uint32_t blocks = 0;
   bool ends_message = false;
+  uint64_t ring_end = 0;        // ring messages: TxChannel::ring_head after this one; else 0
 };
 
 // This process's data segment on one node (c1, c14): its postboxes and its buffer pool.
@@ -61,6 +63,9 @@ struct TxChannel {
   uint64_t fast_until = 0;
   uint64_t released = 0;        // receiver's released count, as last read from its ack block
   hal::OutboundWindow slots;    // the receiver's postbox slots in our segment (remote)
+  hal::OutboundWindow ring;     // the postbox's payload ring (remote)
+  uint64_t ring_head = 0;       // bytes of the ring used so far (ring position = ring_head % size)
+  uint64_t ring_released = 0;   // ... and acknowledged: the ring is free from here to ring_head + size
   hal::OutboundWindow postbox_header;
   hal::InboundWindow ack;       // our ack block from this receiver (local memory, c33)
   SlotShadow* shadow = nullptr; // postbox_slots entries, indexed by seq & mask
@@ -115,6 +120,7 @@ struct RxChannel {
   uint64_t released = 0;        // contiguous released prefix (the sender may reuse it)
   uint64_t acked = 0;           // `released` as last written to the ack block
   hal::InboundWindow slots;     // our postbox slots in the sender's segment (local)
+  hal::InboundWindow ring;      // our postbox's payload ring (local)
   hal::InboundWindow postbox_header;
   hal::InboundWindow pool;      // the sender's buffer pool (local)
   hal::InboundWindow seg_header;
@@ -243,11 +249,12 @@ class EndpointImpl {
   Result<void> try_send_slow(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept;
   Result<void> send_slow(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept;
   void send_inline(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept;
+  bool send_ring(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept;
   Result<TxChannel*> tx_channel(Rank dst, std::span<const std::byte> msg, const char* op) noexcept;
   Result<void> tx_admit(TxChannel& ch) noexcept;
   Result<void> tx_one(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag) noexcept;
   Result<bool> tx_large_step(SendRequest& r) noexcept;
-  uint64_t write_payload(TxSegment& seg, uint64_t pool_rel, const std::byte* data, uint64_t n) noexcept;
+  uint64_t write_payload(hal::OutboundWindow& area, uint64_t off, const std::byte* data, uint64_t n) noexcept;
   void publish(TxChannel& ch, const uint64_t (&w)[8], hal::StoreKind kind) noexcept;
   Result<void> ensure_segment(TxSegment& seg) noexcept;
   void clear_postboxes(TxSegment& seg) noexcept;
@@ -266,7 +273,7 @@ class EndpointImpl {
   void report_lost(TxChannel& ch, uint64_t count, Errc reason) noexcept;
 
   // ---- rx.cpp ----
-  Fast recv_inline_fast(RxChannel& ch, std::span<std::byte> buf, RecvInfo& info) noexcept;
+  Fast recv_fast(RxChannel& ch, std::span<std::byte> buf, RecvInfo& info) noexcept;
   Fast poll_fast(Rank src, std::span<std::byte> buf, RecvInfo& info) noexcept;
   Result<RecvInfo> recv_wait(std::span<std::byte> buf, Rank src, bool blocking) noexcept;
   RxChannel& rx_channel(Rank src) noexcept { return rx_[size_t{src.node} * ppn_ + src.local]; }
@@ -363,6 +370,9 @@ class EndpointImpl {
   // Hot copies of layout values.
   uint16_t nodes_ = 0, ppn_ = 0;
   uint32_t slots_mask_ = 0, half_slots_ = 0, inline_max_ = 0, ack_batch_ = 0;
+  uint32_t ring_max_ = 0;       // the largest message the fast path sends through a payload ring
+  uint32_t fast_max_ = 0;       // the largest message the send fast path takes (inline or ring)
+  uint64_t ring_mask_ = 0;      // ring_size - 1
   unsigned slots_log2_ = 0;
   bool checksum_ = false;
   wire::IndicatorLimits limits_;

@@ -6,7 +6,7 @@ namespace pbx::detail {
 
 namespace {
 constexpr size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
-constexpr uint32_t kWireVersion = 1;
+constexpr uint32_t kWireVersion = 2;  // 2: payload rings
 
 uint64_t fnv1a(uint64_t h, uint64_t v) {
   for (int i = 0; i < 8; ++i) {
@@ -29,24 +29,26 @@ Result<Layout> Layout::compute(const JobShape& shape, const Config& cfg, size_t 
   const size_t n = shape.procs_per_node;
   L.ack_segment_off_ = n * wire::kLine;
   L.data_off_ = align_up(L.ack_segment_off_ + L.ack_segment_size(), 4096);
-  L.pool_off_ = align_up(wire::kLine + n * (size_t{L.slots_} + 1) * wire::kLine, 4096);
+  L.postbox_size_ = (size_t{L.slots_} + 1) * wire::kLine + cfg.ring_size;
+  L.pool_off_ = align_up(wire::kLine + n * L.postbox_size_, 4096);
   L.segment_size_ = L.pool_off_ + cfg.pool_size;
   L.region_size_ = L.data_off_ + n * L.segment_size_;
 
   uint64_t h = 0xcbf29ce484222325ull;
   for (uint64_t v : {uint64_t{kWireVersion}, uint64_t{shape.nodes}, uint64_t{shape.procs_per_node},
                      uint64_t{cfg.postbox_slots}, cfg.pool_size, uint64_t{cfg.block_size}, cfg.cts,
-                     uint64_t{cfg.cts_slices}, uint64_t{cfg.inline_max}, cfg.max_message})
+                     uint64_t{cfg.cts_slices}, uint64_t{cfg.inline_max}, cfg.max_message, cfg.ring_size})
     h = fnv1a(h, v);
   L.fingerprint_ = h;
 
   if (window_size != 0 && L.region_size_ > window_size) {
     return fail(Errc::kNoMemory,
                 "postbox layout needs %zu KiB per window (%u processes per node x (pool_size %llu KiB + %u "
-                "postboxes of %u slots)) but the windows hold %zu KiB: use larger windows (pbxrun "
-                "--window-size), or lower pool_size, postbox_slots or processes per node",
+                "postboxes of %u slots and a %llu KiB ring)) but the windows hold %zu KiB: use larger windows "
+                "(pbxrun --window-size), or lower pool_size, ring_size, postbox_slots or processes per node",
                 L.region_size_ >> 10, shape.procs_per_node, static_cast<unsigned long long>(cfg.pool_size >> 10),
-                shape.procs_per_node, L.slots_, window_size >> 10);
+                shape.procs_per_node, L.slots_, static_cast<unsigned long long>(cfg.ring_size >> 10),
+                window_size >> 10);
   }
   return L;
 }

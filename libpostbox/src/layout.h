@@ -13,8 +13,9 @@
 //   +--------------------------------------+ data_off (4 KiB aligned)
 //   | data segment of sender 0 of node j   |   c1, c14: one per sender process, written only
 //   |   header line                        |   by it, created on first use (c31, c34)
-//   |   n postboxes: header line + K slots |   c1, c6: one postbox per receiver on node k
-//   |   buffer pool (pool_size)            |   c2: messages above the inline size
+//   |   n postboxes: header line + K slots |   c1, c6: one postbox per receiver on node k;
+//   |     + payload ring (ring_size)       |   the ring carries messages up to ring_max
+//   |   buffer pool (pool_size)            |   c2: messages above ring_max
 //   +--------------------------------------+
 //   | data segment of sender 1 ...         |
 //   +--------------------------------------+ region_size
@@ -49,9 +50,13 @@ class Layout {
   size_t segment_size() const noexcept { return segment_size_; }
   // Offsets inside a segment.
   size_t postbox_off(uint16_t receiver_local) const noexcept {
-    return wire::kLine + size_t{receiver_local} * (size_t{slots_} + 1) * wire::kLine;
+    return wire::kLine + size_t{receiver_local} * postbox_size_;
   }
   size_t slots_off(uint16_t receiver_local) const noexcept { return postbox_off(receiver_local) + wire::kLine; }
+  size_t ring_off(uint16_t receiver_local) const noexcept {
+    return slots_off(receiver_local) + size_t{slots_} * wire::kLine;
+  }
+  size_t ring_size() const noexcept { return cfg_.ring_size; }
   size_t pool_off() const noexcept { return pool_off_; }
 
   uint32_t slots() const noexcept { return slots_; }
@@ -68,7 +73,7 @@ class Layout {
   Config cfg_;
   uint32_t slots_ = 0;
   unsigned slots_log2_ = 0, block_log2_ = 0;
-  size_t ack_segment_off_ = 0, data_off_ = 0, segment_size_ = 0, pool_off_ = 0, region_size_ = 0;
+  size_t ack_segment_off_ = 0, data_off_ = 0, segment_size_ = 0, postbox_size_ = 0, pool_off_ = 0, region_size_ = 0;
   uint64_t fingerprint_ = 0;
 };
 

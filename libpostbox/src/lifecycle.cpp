@@ -3,6 +3,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <string>
@@ -80,7 +81,11 @@ Result<std::unique_ptr<EndpointImpl>> EndpointImpl::create(std::unique_ptr<hal::
   ep->inline_max_ = cfg.inline_max;
   ep->ack_batch_ = cfg.effective_ack_batch();
   ep->checksum_ = cfg.checksum;
-  ep->limits_ = wire::IndicatorLimits{cfg.inline_max, cfg.pool_size, cfg.cts, cfg.piece_size(), cfg.max_message};
+  ep->ring_max_ = cfg.ring_max;
+  ep->fast_max_ = std::max(cfg.inline_max, cfg.ring_max);
+  ep->ring_mask_ = cfg.ring_size - 1;
+  ep->limits_ =
+      wire::IndicatorLimits{cfg.inline_max, cfg.pool_size, cfg.cts, cfg.piece_size(), cfg.max_message, cfg.ring_size};
   ep->peer_check_period_ns_ = uint64_t{cfg.effective_peer_timeout_ms()} * 1'000'000 / 8;
   if (::getrandom(&ep->incarnation_, sizeof ep->incarnation_, 0) != sizeof ep->incarnation_)
     ep->incarnation_ = cycles() ^ (static_cast<uint64_t>(::getpid()) << 32);
@@ -122,6 +127,7 @@ Result<std::unique_ptr<EndpointImpl>> EndpointImpl::create(std::unique_ptr<hal::
     t.shadow = &ep->shadows_[size_t{r} * K];
     t.postbox_header = t.seg->win.subwindow(L.postbox_off(p.local), wire::kLine);
     t.slots = t.seg->win.subwindow(L.slots_off(p.local), size_t{K} * wire::kLine);
+    t.ring = t.seg->win.subwindow(L.ring_off(p.local), L.ring_size());
     // Our ack block from p: in our node's window from p's node, section = us, block = p (c36, c37).
     t.ack = ep->in_[p.node].subwindow(L.ack_off(self.local, p.local), wire::kLine);
     t.presence = ep->in_[p.node].subwindow(L.presence_off(p.local), wire::kLine);
@@ -132,6 +138,7 @@ Result<std::unique_ptr<EndpointImpl>> EndpointImpl::create(std::unique_ptr<hal::
     x.seg_header = ep->in_[p.node].subwindow(seg_off, wire::kLine);
     x.postbox_header = ep->in_[p.node].subwindow(seg_off + L.postbox_off(self.local), wire::kLine);
     x.slots = ep->in_[p.node].subwindow(seg_off + L.slots_off(self.local), size_t{K} * wire::kLine);
+    x.ring = ep->in_[p.node].subwindow(seg_off + L.ring_off(self.local), L.ring_size());
     x.pool = ep->in_[p.node].subwindow(seg_off + L.pool_off(), L.config().pool_size);
     // Our ack block on p's node: in p's node's window from ours, section = p, block = us.
     x.ack = ep->out_[p.node].subwindow(L.ack_off(p.local, self.local), wire::kLine);
@@ -163,6 +170,7 @@ void EndpointImpl::set_recorder(hal::AccessRecorder* rec) noexcept {
   for (auto& s : segs_) s.win.set_recorder(rec);
   for (auto& t : tx_) {
     t.slots.set_recorder(rec);
+    t.ring.set_recorder(rec);
     t.postbox_header.set_recorder(rec);
   }
   for (auto& x : rx_) x.ack.set_recorder(rec);

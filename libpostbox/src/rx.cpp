@@ -81,14 +81,15 @@ Peek EndpointImpl::peek(RxChannel& ch, Indicator& ind) noexcept {
 // put one), and that the sender was not restarted under us while we copied (a restarted
 // sender writes its new incarnation into the segment header before it touches its pool).
 bool EndpointImpl::copy_checked(const RxChannel& ch, const Indicator& ind, std::byte* dst) noexcept {
+  const hal::InboundWindow& area = ind.kind == wire::Kind::kRing ? ch.ring : ch.pool;
   bool ok = true;
   if ((ind.checksum & wire::kChecksumPresent) != 0) {
-    const uint32_t crc = ch.pool.read_with(ind.pool_off, dst, ind.len, [](void* d, const void* s, size_t n) {
+    const uint32_t crc = area.read_with(ind.pool_off, dst, ind.len, [](void* d, const void* s, size_t n) {
       return copy_with_crc32c(d, s, n, ChecksumSide::kDestination);
     });
     ok = crc == static_cast<uint32_t>(ind.checksum);
   } else {
-    ch.pool.read(ind.pool_off, dst, ind.len);  // c3: by the location in the indicator
+    area.read(ind.pool_off, dst, ind.len);  // c3: by the location in the indicator
   }
   // Orders the payload loads before the incarnation load (x86: loads stay in order).
   from_peer_barrier();
@@ -235,7 +236,8 @@ Took EndpointImpl::take_indicator(RxChannel& ch, const Indicator& ind, Want want
       wire::unpack_inline(ind.words, ind.len, v.inline_);
       v.ptr_ = v.inline_;
     } else {
-      v.ptr_ = ch.pool.at(ind.pool_off);  // zero-copy: the message stays in the pool until released
+      // Zero-copy: the message stays in the ring or pool until released.
+      v.ptr_ = (ind.kind == wire::Kind::kRing ? ch.ring : ch.pool).at(ind.pool_off);
       const bool sum_ok = (ind.checksum & wire::kChecksumPresent) == 0 ||
                           crc32c(v.ptr_, ind.len) == static_cast<uint32_t>(ind.checksum);
       from_peer_barrier();  // the payload loads above come before the incarnation load below
@@ -337,31 +339,53 @@ namespace {
 }
 }  // namespace
 
-// One look at `ch` for the common case, in few instructions: an inline message that fits
-// `buf` is delivered right here. kSlow: something else is there (use take()).
-[[gnu::always_inline]] inline Fast EndpointImpl::recv_inline_fast(RxChannel& ch, std::span<std::byte> buf,
-                                                                  RecvInfo& info) noexcept {
+// One look at `ch` for the common case, in few instructions: an inline or ring message that
+// fits `buf` and carries no checksum is delivered right here. kSlow: something else is there
+// (take() delivers it, or reports what is wrong with it).
+[[gnu::always_inline]] inline Fast EndpointImpl::recv_fast(RxChannel& ch, std::span<std::byte> buf,
+                                                           RecvInfo& info) noexcept {
   const size_t off = static_cast<size_t>(ch.expected & slots_mask_) * wire::kLine;
   // Acquire: pairs with the sender's release store of word 0 in publish() / send_inline().
   const uint64_t w0 = ch.slots.load64_acquire(off);
   const uint8_t check = wire::check_byte(ch.expected, slots_log2_);
   if (wire::check_of(w0) != check) return Fast::kNone;
   const wire::SlotHeader h = wire::decode_header(w0);
-  if (h.kind != wire::Kind::kInline || h.inline_len > inline_max_ || h.inline_len > buf.size()) return Fast::kSlow;
-  // One 64-byte load after the acquire load of word 0; every word is checked on its own.
-  const bool whole = wire::kVectorInlineCodec
-                         ? wire::unpack_inline_avx512(reinterpret_cast<const uint64_t*>(ch.slots.at(off)),  // NOLINT
-                                                      h.inline_len, check, buf.data())
-                         : unpack_inline_scalar(ch.slots, off, w0, h.inline_len, check, buf.data());
-  if (!whole) return Fast::kNone;
+  uint64_t len;
+  if (h.kind == wire::Kind::kInline) {
+    if (h.inline_len > inline_max_ || h.inline_len > buf.size()) return Fast::kSlow;
+    // One 64-byte load after the acquire load of word 0; every word is checked on its own.
+    const bool whole = wire::kVectorInlineCodec
+                           ? wire::unpack_inline_avx512(reinterpret_cast<const uint64_t*>(ch.slots.at(off)),  // NOLINT
+                                                        h.inline_len, check, buf.data())
+                           : unpack_inline_scalar(ch.slots, off, w0, h.inline_len, check, buf.data());
+    if (!whole) return Fast::kNone;
+    len = h.inline_len;
+  } else if (h.kind == wire::Kind::kRing) {
+    // Words 1..3 (loads ordered after the acquire above), each checked on its own.
+    const uint64_t w1 = ch.slots.load64(off + 8), w2 = ch.slots.load64(off + 16), w3 = ch.slots.load64(off + 24);
+    if (wire::check_of(w1) != check || wire::check_of(w2) != check || wire::check_of(w3) != check)
+      return Fast::kNone;  // not every word has landed yet
+    uint64_t pos;
+    if (!wire::payload_extent(w1, w2, limits_.ring_size, pos, len) || len > buf.size() ||
+        len > limits_.max_message || (w3 & wire::kLow56) != 0 || (h.flags & wire::flag::kLastPiece) != 0)
+      return Fast::kSlow;  // a checksum to check, a buffer too small, or garbage: take() says which
+    // Orders the indicator loads before the payload loads (pairs with the flush the sender made
+    // between the payload and the indicator).
+    from_peer_barrier();
+    ch.ring.read(pos, buf.data(), len);
+    // Orders the payload loads before the incarnation load of sender_restarted() below.
+    from_peer_barrier();
+  } else {
+    return Fast::kSlow;
+  }
   // A line that a restarted sender wrote is not this sender's next message: its new
   // incarnation is in the segment header before any of its lines (loads stay in order).
   if (sender_restarted(ch)) [[unlikely]] return Fast::kSlow;
   consume(ch, h.flags);
   ++ch.taken;
   ++stats_.rx_msgs;
-  stats_.rx_bytes += h.inline_len;
-  info = RecvInfo{ch.src, h.tag, h.inline_len};
+  stats_.rx_bytes += len;
+  info = RecvInfo{ch.src, h.tag, len};
   return Fast::kDelivered;
 }
 
@@ -372,7 +396,7 @@ namespace {
   if (src != kAnySource) {
     RxChannel& c = rx_channel(src);
     if (!c.active || c.state == ChannelState::kCorrupt) return Fast::kNone;
-    return recv_inline_fast(c, buf, info);
+    return recv_fast(c, buf, info);
   }
   const auto n = static_cast<uint32_t>(active_.size());
   for (uint32_t i = 0; i < n; ++i) {
@@ -380,7 +404,7 @@ namespace {
     if (idx >= n) idx -= n;
     RxChannel* c = active_[idx];
     if (!c->active || c->state == ChannelState::kCorrupt) continue;
-    const Fast f = recv_inline_fast(*c, buf, info);
+    const Fast f = recv_fast(*c, buf, info);
     if (f == Fast::kNone) continue;
     rr_cursor_ = idx + 1 == n ? 0 : idx + 1;  // fairness between senders
     return f;

@@ -105,10 +105,12 @@ std::optional<LostMessages> EndpointImpl::take_lost() noexcept {
 }
 
 // Zeroes every postbox header and slot of `seg` (no line of it then passes any check byte).
+// The payload rings hold only bytes that indicators point to: they need no clearing.
 void EndpointImpl::clear_postboxes(TxSegment& seg) noexcept {
   const uint64_t zero[8] = {};
-  for (size_t off = wire::kLine; off < layout_.pool_off(); off += wire::kLine)
-    seg.win.store_line(off, zero, StoreKind::kControl);
+  for (uint16_t r = 0; r < ppn_; ++r)
+    for (size_t off = layout_.postbox_off(r); off < layout_.ring_off(r); off += wire::kLine)
+      seg.win.store_line(off, zero, StoreKind::kControl);
   seg.win.flush();  // cleared before anything written after it (epoch headers)
 }
 
@@ -199,6 +201,7 @@ void EndpointImpl::reclaim(TxChannel& ch, uint64_t new_released) noexcept {
   const uint32_t mask = layout_.slots() - 1;
   for (uint64_t s = ch.released; s < new_released; ++s) {
     SlotShadow& sh = ch.shadow[s & mask];
+    if (sh.ring_end != 0) ch.ring_released = sh.ring_end;  // ring messages are freed in order
     if (sh.blocks != 0) {
       ch.seg->pool.free(sh.first_block, sh.blocks);
       ch.blocks_held -= sh.blocks;
@@ -232,7 +235,7 @@ void EndpointImpl::charge_blocks(TxChannel& ch, uint32_t blocks) noexcept {
 void EndpointImpl::publish(TxChannel& ch, const uint64_t (&w)[8], StoreKind kind) noexcept {
   const size_t off = static_cast<size_t>(ch.head & slots_mask_) * wire::kLine;
   // Release: word 0 is stored after words 1..7 for the compiler and the CPU; pairs with the
-  // acquire load of word 0 in peek() / recv_inline_fast(). (On a WC mapping the per-word
+  // acquire load of word 0 in peek() / recv_fast(). (On a WC mapping the per-word
   // check bytes, not this order, make the line safe to read.)
   ch.slots.store_line(off, w, kind);
   ch.slots.push();  // send the line out now on write-combining mappings
@@ -242,7 +245,7 @@ void EndpointImpl::publish(TxChannel& ch, const uint64_t (&w)[8], StoreKind kind
 [[gnu::always_inline]] inline void EndpointImpl::send_inline(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept {
   const uint8_t check = wire::check_byte(ch.head, slots_log2_);
   const uint64_t header = wire::encode_header({wire::Kind::kInline, flags, static_cast<uint8_t>(n), tag}, check);
-  ch.shadow[ch.head & slots_mask_] = SlotShadow{0, 0, true};
+  ch.shadow[ch.head & slots_mask_] = SlotShadow{0, 0, true, 0};
   if (wire::kVectorInlineCodec || hal::kLineStore == hal::LineStore::kTwoHalves) {
     const size_t off = static_cast<size_t>(ch.head & slots_mask_) * wire::kLine;
     // Release (x86 keeps stores in order; this tells the compiler): earlier stores stay before
@@ -265,18 +268,50 @@ void EndpointImpl::publish(TxChannel& ch, const uint64_t (&w)[8], StoreKind kind
   stats_.tx_bytes += n;
 }
 
-// Copies a payload into the pool (with its CRC32C from our buffer when checksums are on) and
-// returns the indicator's checksum word.
-uint64_t EndpointImpl::write_payload(TxSegment& seg, uint64_t pool_rel, const std::byte* data, uint64_t n) noexcept {
-  const size_t off = layout_.pool_off() + pool_rel;
+// Copies a payload to `off` in `area` (a payload ring, or the segment for the pool) with its
+// CRC32C from our buffer when checksums are on, and returns the indicator's checksum word.
+uint64_t EndpointImpl::write_payload(hal::OutboundWindow& area, uint64_t off, const std::byte* data, uint64_t n) noexcept {
   if (!checksum_) {
-    seg.win.write(off, data, n, StoreKind::kPayload);
+    area.write(off, data, n, StoreKind::kPayload);
     return 0;
   }
-  const uint32_t crc = seg.win.write_with(off, data, n, StoreKind::kPayload, [](void* d, const void* s, size_t k) {
+  const uint32_t crc = area.write_with(off, data, n, StoreKind::kPayload, [](void* d, const void* s, size_t k) {
     return copy_with_crc32c(d, s, k, ChecksumSide::kSource);
   });
   return wire::kChecksumPresent | crc;
+}
+
+// A message of inline_max + 1 .. ring_max bytes goes into the receiver's payload ring, right
+// after the previous one (one that would cross the ring's end starts at its beginning), so
+// that the receiver reads on where it read last. False (nothing sent): no room in the ring
+// until the receiver acknowledges more.
+bool EndpointImpl::send_ring(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept {
+  const uint64_t size = ring_mask_ + 1;
+  const uint64_t need = (uint64_t{n} + wire::kLine - 1) & ~uint64_t{wire::kLine - 1};
+  uint64_t at = ch.ring_head;
+  if ((at & ring_mask_) + need > size) at += size - (at & ring_mask_);  // skip the ring's tail
+  const uint64_t end = at + need;
+  if (end - ch.ring_released > size) return false;
+  if (end - ch.ring_released > size / 2) flags |= wire::flag::kAckNow;  // half full: ask for an ack now
+  const uint64_t pos = at & ring_mask_;
+  const uint64_t sum = write_payload(ch.ring, pos, data, n);
+  ch.ring.flush();  // the payload lands before the indicator that publishes it (pairs with from_peer_barrier() on receipt)
+  const uint8_t check = wire::check_byte(ch.head, slots_log2_);
+  uint64_t w[8];
+  w[0] = wire::encode_header({wire::Kind::kRing, flags, 0, tag}, check);
+  w[1] = wire::checked(pos >> 6, check);
+  w[2] = wire::checked(n, check);
+  w[3] = wire::checked(sum, check);
+  for (size_t i = 4; i < 8; ++i) w[i] = wire::checked(0, check);
+  ch.shadow[ch.head & slots_mask_] = SlotShadow{0, 0, true, end};
+  publish(ch, w, StoreKind::kIndicator);
+  ch.ring_head = end;
+  ++ch.head;
+  ++ch.messages;
+  ++stats_.tx_ring;
+  ++stats_.tx_msgs;
+  stats_.tx_bytes += n;
+  return true;
 }
 
 // ---- one indicator: inline or pool message (<= CTS) ------------------------------------
@@ -303,6 +338,13 @@ Result<void> EndpointImpl::tx_one(TxChannel& ch, const std::byte* data, size_t n
     send_inline(ch, data, n, tag, flags);
     return {};
   }
+  if (n <= ring_max_) {  // ...or room in the payload ring
+    if (send_ring(ch, data, n, tag, flags)) return {};
+    if (!refresh_acks(ch)) return tl::unexpected(channel_error(ch, "send"));
+    if (send_ring(ch, data, n, tag, flags)) return {};
+    ++stats_.tx_would_block;
+    return tl::unexpected(Error(Errc::kWouldBlock));
+  }
   // ...then enough unallocated pool (c8), reclaiming through the receiver list if short (c10).
   const auto nb = static_cast<uint32_t>((std::max<size_t>(n, 1) + L.block_size() - 1) >> L.block_log2());
   auto blk = seg.pool.alloc(nb);
@@ -313,7 +355,7 @@ Result<void> EndpointImpl::tx_one(TxChannel& ch, const std::byte* data, size_t n
   }
   if (seg.pool.free_blocks() < seg.pool.blocks() / 4) flags |= wire::flag::kAckNow;
   const uint64_t pool_rel = uint64_t{*blk} << L.block_log2();
-  const uint64_t sum = write_payload(seg, pool_rel, data, n);
+  const uint64_t sum = write_payload(seg.win, layout_.pool_off() + pool_rel, data, n);
   seg.win.flush();  // the payload lands before the indicator that publishes it (pairs with from_peer_barrier() in peek())
   const uint8_t check = wire::check_byte(ch.head, L.slots_log2());
   uint64_t w[8];
@@ -322,7 +364,7 @@ Result<void> EndpointImpl::tx_one(TxChannel& ch, const std::byte* data, size_t n
   w[2] = checked(n, check);
   w[3] = checked(sum, check);
   for (size_t i = 4; i < 8; ++i) w[i] = checked(0, check);
-  ch.shadow[ch.head & (K - 1)] = SlotShadow{*blk, nb, true};
+  ch.shadow[ch.head & (K - 1)] = SlotShadow{*blk, nb, true, 0};
   charge_blocks(ch, nb);
   publish(ch, w, StoreKind::kIndicator);
   ++ch.head;
@@ -371,7 +413,7 @@ Result<bool> EndpointImpl::tx_large_step(SendRequest& r) noexcept {
     }
     const uint64_t len = std::min(piece, r.size - r.sent);
     const uint64_t pool_rel = (uint64_t{r.region_first} << L.block_log2()) + r.next_slice * piece;
-    const uint64_t sum = write_payload(seg, pool_rel, r.data + r.sent, len);
+    const uint64_t sum = write_payload(seg.win, layout_.pool_off() + pool_rel, r.data + r.sent, len);
     seg.win.flush();  // the piece lands before the indicator that publishes it (pairs with from_peer_barrier() in peek())
     const bool last = r.sent + len == r.size;
     const uint8_t check = wire::check_byte(ch.head, L.slots_log2());
@@ -385,7 +427,7 @@ Result<bool> EndpointImpl::tx_large_step(SendRequest& r) noexcept {
     w[5] = checked(sum, check);
     for (size_t i = 6; i < 8; ++i) w[i] = checked(0, check);
     // The last piece owns the region: acknowledging it frees the whole CTS.
-    ch.shadow[ch.head & (K - 1)] = last ? SlotShadow{r.region_first, r.region_blocks, true} : SlotShadow{};
+    ch.shadow[ch.head & (K - 1)] = last ? SlotShadow{r.region_first, r.region_blocks, true, 0} : SlotShadow{};
     publish(ch, w, StoreKind::kIndicator);
     slice_owner = ch.head + 1;
     ++ch.head;
@@ -407,7 +449,7 @@ void EndpointImpl::abort_large(SendRequest& r) noexcept {
   TxChannel& ch = *r.ch;
   r.region_held = false;
   if (r.sent != 0 && ch.released < ch.head) {
-    ch.shadow[(ch.head - 1) & (layout_.slots() - 1)] = SlotShadow{r.region_first, r.region_blocks};
+    ch.shadow[(ch.head - 1) & (layout_.slots() - 1)] = SlotShadow{r.region_first, r.region_blocks, false, 0};
     return;
   }
   ch.seg->pool.free(r.region_first, r.region_blocks);
@@ -517,12 +559,13 @@ SendRequest* EndpointImpl::find_request(SendHandle h) noexcept {
 [[gnu::always_inline]] inline bool EndpointImpl::try_send_fast(Rank dst, std::span<const std::byte> msg,
                                                                uint32_t tag) noexcept {
   const size_t n = msg.size();
-  if (dst.node >= nodes_ || dst.local >= ppn_ || n > inline_max_) return false;
+  if (dst.node >= nodes_ || dst.local >= ppn_ || n > fast_max_) return false;
   TxChannel& ch = tx_[size_t{dst.node} * ppn_ + dst.local];
   // The receiver's presence line (local memory) says whether it left or was restarted.
   if (ch.head >= ch.fast_until || ch.presence.load64(wire::presence::kState) == wire::presence::kGone ||
       ch.presence.load64(wire::presence::kIncarnation) != ch.target)
     return false;
+  if (n > inline_max_) return send_ring(ch, msg.data(), n, tag, 0);  // false: the ring is full (slow path)
   send_inline(ch, msg.data(), n, tag, 0);
   return true;
 }

@@ -22,9 +22,10 @@ Decode decode_indicator(const uint64_t (&w)[8], uint8_t check, const IndicatorLi
       if (h.inline_len > lim.max_message) return refuse(why, "message length", h.inline_len, lim.max_message);
       nwords = inline_words(h.inline_len);
       break;
-    case Kind::kPool: nwords = 3; break;
+    case Kind::kPool:
+    case Kind::kRing: nwords = 3; break;
     case Kind::kPiece: nwords = 5; break;
-    default: return refuse(why, "kind", static_cast<uint8_t>(h.kind), 3);
+    default: return refuse(why, "kind", static_cast<uint8_t>(h.kind), 4);
   }
   for (size_t i = 1; i <= nwords; ++i)
     if (check_of(w[i]) != check) return Decode::kNotYet;  // this word has not landed yet
@@ -38,16 +39,18 @@ Decode decode_indicator(const uint64_t (&w)[8], uint8_t check, const IndicatorLi
     out.msg_off = out.pool_off = 0;
     return Decode::kOk;
   }
-  // Offsets and lengths: checked so that pool_off + len can neither wrap nor leave the pool.
-  out.pool_off = (w[1] & kLow56) << 6;
-  out.len = w[2] & kLow56;
-  if (out.pool_off > lim.pool_size || out.len > lim.pool_size - out.pool_off)
+  // Offsets and lengths: checked so that pool_off + len can neither wrap nor leave the area.
+  if (h.kind == Kind::kRing) {
+    if (!payload_extent(w[1], w[2], lim.ring_size, out.pool_off, out.len))
+      return refuse(why, "ring offset + length", out.pool_off + out.len, lim.ring_size);
+  } else if (!payload_extent(w[1], w[2], lim.pool_size, out.pool_off, out.len)) {
     return refuse(why, "pool offset + length", out.pool_off + out.len, lim.pool_size);
-  const uint64_t sum = (h.kind == Kind::kPool ? w[3] : w[5]) & kLow56;
+  }
+  const uint64_t sum = (h.kind == Kind::kPiece ? w[5] : w[3]) & kLow56;
   if ((sum & ~(kChecksumPresent | 0xffffffffull)) != 0) return refuse(why, "checksum word", sum, kChecksumPresent);
   out.checksum = sum;
-  if (h.kind == Kind::kPool) {
-    if (out.len > lim.cts) return refuse(why, "message length", out.len, lim.cts);
+  if (h.kind == Kind::kPool || h.kind == Kind::kRing) {
+    if (h.kind == Kind::kPool && out.len > lim.cts) return refuse(why, "message length", out.len, lim.cts);
     if (out.len > lim.max_message) return refuse(why, "message length", out.len, lim.max_message);
     if ((h.flags & flag::kLastPiece) != 0) return refuse(why, "flags", h.flags, flag::kAckNow);
     out.msg_off = 0;

@@ -42,6 +42,8 @@ inline constexpr uint64_t kLow56 = (1ull << 56) - 1;
 //
 //   word 0   check:8 | kind:4 flags:4 | inline_len:8 | reserved:8 | tag:32
 //   inline   words 1..7: 7 payload bytes each (49 bytes)
+//   ring     word 1: offset / 64 in the postbox's payload ring   word 2: length
+//            word 3: payload checksum (see below)
 //   pool     word 1: pool offset / 64   word 2: length
 //            word 3: payload checksum (see below)
 //   piece    word 1: pool offset / 64   word 2: piece length
@@ -49,7 +51,7 @@ inline constexpr uint64_t kLow56 = (1ull << 56) - 1;
 //            word 5: payload checksum of the piece
 //   checksum word: bit 32 = present (the sender runs with Config::checksum), bits 0..31 the
 //   CRC32C of the payload bytes the indicator points to
-enum class Kind : uint8_t { kInline = 1, kPool = 2, kPiece = 3 };
+enum class Kind : uint8_t { kInline = 1, kPool = 2, kPiece = 3, kRing = 4 };
 
 namespace flag {
 inline constexpr uint8_t kAckNow = 1;    // sender is short of room: acknowledge without batching
@@ -154,13 +156,21 @@ inline void unpack_inline(const uint64_t words[8], size_t n, void* dst) noexcept
 
 inline constexpr uint64_t kChecksumPresent = 1ull << 32;
 
+// Where a ring or pool message is, from its indicator's words 1 (offset / 64) and 2 (length):
+// false if it does not lie wholly inside an area of `area_size` bytes. Never overflows.
+inline bool payload_extent(uint64_t w1, uint64_t w2, uint64_t area_size, uint64_t& off, uint64_t& len) noexcept {
+  off = (w1 & kLow56) << 6;
+  len = w2 & kLow56;
+  return off <= area_size && len <= area_size - off;
+}
+
 // A decoded, bounds-checked indicator.
 struct Indicator {
   Kind kind = Kind::kInline;
   uint8_t flags = 0;
   uint32_t tag = 0;
   uint64_t len = 0;        // bytes in this indicator (inline, pool message, or piece)
-  uint64_t pool_off = 0;   // byte offset in the sender's pool (pool, piece)
+  uint64_t pool_off = 0;   // byte offset in the sender's pool (pool, piece) or in the payload ring (ring)
   uint64_t msg_off = 0;    // piece: offset of the piece in the message
   uint64_t total = 0;      // message length (== len unless a piece)
   uint64_t checksum = 0;   // kChecksumPresent | crc32c, or 0
@@ -171,7 +181,7 @@ struct Indicator {
 // What a receiver accepts, from its own layout (never from the peer).
 struct IndicatorLimits {
   uint32_t inline_max = 0;
-  uint64_t pool_size = 0, cts = 0, piece_size = 0, max_message = 0;
+  uint64_t pool_size = 0, cts = 0, piece_size = 0, max_message = 0, ring_size = 0;
 };
 
 enum class Decode : uint8_t { kNotYet, kOk, kBad };

@@ -23,13 +23,15 @@ void check_limits(const IndicatorInput::Limits& l) {
   PBX_FUZZ_CHECK(l.cts >= l.block_size * l.slices && l.cts % (l.block_size * l.slices) == 0 && l.cts <= l.pool_size / 2);
   PBX_FUZZ_CHECK(l.inline_max <= wire::kInlineCapacity);
   PBX_FUZZ_CHECK(l.max_message >= 1 && l.max_message <= wire::kMaxLength);
+  PBX_FUZZ_CHECK(std::has_single_bit(l.ring_size) && l.ring_size >= (4u << 10) && l.ring_size <= (64u << 20));
 }
 
 // How many words after word 0 an indicator of this kind is made of (wire.h's table).
 size_t words_after_header(const wire::SlotHeader& h) {
   switch (h.kind) {
     case wire::Kind::kInline: return wire::inline_words(h.inline_len);
-    case wire::Kind::kPool: return 3;
+    case wire::Kind::kPool:
+    case wire::Kind::kRing: return 3;
     case wire::Kind::kPiece: return 5;
   }
   return 0;
@@ -58,6 +60,14 @@ void check_accepted(const uint64_t (&w)[8], uint8_t check, const wire::Indicator
       if (ind.len != 0) wire::unpack_inline(ind.words, ind.len, buf.get());
       return;
     }
+    case wire::Kind::kRing:
+      // The payload lies inside the postbox's payload ring, computed without wrapping.
+      PBX_FUZZ_CHECK(ind.pool_off <= lim.ring_size && ind.len <= lim.ring_size - ind.pool_off);
+      PBX_FUZZ_CHECK(ind.pool_off % wire::kLine == 0);
+      PBX_FUZZ_CHECK((ind.checksum & ~(wire::kChecksumPresent | 0xffffffffull)) == 0);
+      PBX_FUZZ_CHECK(ind.msg_off == 0 && ind.total == ind.len);
+      PBX_FUZZ_CHECK((ind.flags & wire::flag::kLastPiece) == 0 && ind.ends_message());
+      return;
     case wire::Kind::kPool:
     case wire::Kind::kPiece: {
       // The payload lies inside the pool, computed without wrapping.

@@ -22,7 +22,8 @@ namespace pbx::fuzz {
 //   check     the check byte of the sequence number expected       u8
 //   landed    bit i: word i's top byte becomes `check` (landed)    u8
 //   block, pool, slices, cts, inline_max, max_message choices      u8 u32 u8 u32 u8 u64
-// limits() turns the six choices into limits that Config::validate() accepts, the only
+//   ring_size choice (last, so that older inputs read as ring_sel 0)  u8
+// limits() turns the seven choices into limits that Config::validate() accepts, the only
 // limits a receiver ever uses (lifecycle.cpp builds them from its validated Config).
 struct IndicatorInput {
   uint64_t words[8] = {};
@@ -34,6 +35,7 @@ struct IndicatorInput {
   uint32_t cts_sel = 0;
   uint8_t inline_sel = 0;
   uint64_t max_message_sel = 0;
+  uint8_t ring_sel = 0;
 
   static IndicatorInput read(ByteReader& r) {
     IndicatorInput in;
@@ -46,12 +48,13 @@ struct IndicatorInput {
     in.cts_sel = r.take<uint32_t>();
     in.inline_sel = r.take<uint8_t>();
     in.max_message_sel = r.take<uint64_t>();
+    in.ring_sel = r.take<uint8_t>();
     return in;
   }
   void write(ByteWriter& w) const {
     for (uint64_t x : words) w.put(x);
     w.put(check).put(landed).put(block_sel).put(pool_sel).put(slices_sel).put(cts_sel).put(inline_sel);
-    w.put(max_message_sel);
+    w.put(max_message_sel).put(ring_sel);
   }
 
   // The line the receiver reads.
@@ -62,11 +65,12 @@ struct IndicatorInput {
 
   // Config::validate()'s ranges, in its order: block_size a power of two in 64 B..1 MiB;
   // pool_size a multiple of it in 64 KiB..4 GiB; cts_slices 1..64; cts a multiple of
-  // block_size * cts_slices, at most pool_size / 2; inline_max 0..49; max_message 1..2^47.
+  // block_size * cts_slices, at most pool_size / 2; inline_max 0..49; max_message 1..2^47;
+  // ring_size a power of two in 4 KiB..64 MiB.
   // (A pool of one block cannot hold a CTS of half the pool, hence at least two blocks.)
   static constexpr uint64_t kMinPool = 64u << 10, kMaxPool = 4ull << 30;
   struct Limits {
-    uint64_t block_size, pool_size, slices, cts, inline_max, max_message;
+    uint64_t block_size, pool_size, slices, cts, inline_max, max_message, ring_size;
   };
   static uint64_t pool_lo(uint64_t block) { return std::max<uint64_t>(2, (kMinPool + block - 1) / block); }
   static uint64_t slices_hi(uint64_t block, uint64_t pool) { return std::min<uint64_t>(64, pool / (2 * block)); }
@@ -79,12 +83,13 @@ struct IndicatorInput {
     l.cts = l.block_size * l.slices * pick(cts_sel, 1, l.pool_size / (2 * l.block_size * l.slices));
     l.inline_max = pick(inline_sel, 0, wire::kInlineCapacity);
     l.max_message = pick(max_message_sel, 1, wire::kMaxLength);
+    l.ring_size = uint64_t{4096} << (ring_sel % 15);
     return l;
   }
   wire::IndicatorLimits limits() const {
     const Limits l = chosen();
     return wire::IndicatorLimits{static_cast<uint32_t>(l.inline_max), l.pool_size, l.cts, l.cts / l.slices,
-                                 l.max_message};
+                                 l.max_message, l.ring_size};
   }
   // The seed generator's side: the choices that give `l` (which must be valid).
   void choose(const Limits& l) {
@@ -94,6 +99,7 @@ struct IndicatorInput {
     cts_sel = static_cast<uint32_t>(unpick(l.cts / (l.block_size * l.slices), 1));
     inline_sel = static_cast<uint8_t>(l.inline_max);
     max_message_sel = unpick(l.max_message, 1);
+    ring_sel = static_cast<uint8_t>(std::countr_zero(l.ring_size) - 12);
   }
 };
 

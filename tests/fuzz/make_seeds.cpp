@@ -42,7 +42,7 @@ void seed(const std::string& target, const std::string& name, const ByteWriter& 
 
 // ---- fuzz_indicator ----------------------------------------------------------------------
 
-constexpr IndicatorInput::Limits kDefaults{1024, 8ull << 20, 4, 256ull << 10, 49, 1ull << 30};  // Config's
+constexpr IndicatorInput::Limits kDefaults{1024, 8ull << 20, 4, 256ull << 10, 49, 1ull << 30, 64u << 10};  // Config's
 constexpr uint8_t kCheck = wire::check_byte(300, 8);  // sequence 300 of a 256-slot postbox
 
 IndicatorInput line_of(const uint64_t (&words)[8], const IndicatorInput::Limits& lim = kDefaults) {
@@ -108,9 +108,19 @@ void indicator_seeds() {
   }
   {
     // The smallest pool, block and CTS Config accepts, and a pool message that fills the CTS.
-    const IndicatorInput::Limits small{64, 64u << 10, 1, 64, 0, 64};
+    const IndicatorInput::Limits small{64, 64u << 10, 1, 64, 0, 64, 4u << 10};
     const uint64_t w[8] = {wire::encode_header({wire::Kind::kPool, 0, 0, 0}, kCheck), c(0), c(64), c(0)};
     indicator_seed("small-limits-pool", line_of(w, small));
+  }
+  {
+    // A ring message at the end of the smallest ring, and one that runs one line past it.
+    const IndicatorInput::Limits small{64, 64u << 10, 1, 64, 0, 64, 4u << 10};
+    const uint64_t w[8] = {wire::encode_header({wire::Kind::kRing, 0, 0, 0}, kCheck), c((4096 - 128) / 64), c(128),
+                           c(0)};
+    indicator_seed("ring-at-end", line_of(w, small));
+    const uint64_t past[8] = {wire::encode_header({wire::Kind::kRing, 0, 0, 0}, kCheck), c((4096 - 64) / 64), c(128),
+                              c(0)};
+    indicator_seed("ring-past-end", line_of(past, small));
   }
 }
 

@@ -60,6 +60,13 @@ struct PBX_API Config {
   uint32_t cts_slices = 4;                // 1..64
   // Messages up to this size travel inside the 64-byte indicator line (no pool, no fence).
   uint32_t inline_max = 49;               // 0..49
+  // Each postbox has a payload ring of this many bytes next to its slots: messages above
+  // inline_max and up to ring_max go there, in the order they are sent, each right after the
+  // one before (so the receiver knows where the next will be). Larger ones use the pool.
+  uint64_t ring_size = 64ull << 10;       // power of two, 4 KiB..64 MiB
+  // The largest message a sender puts into a payload ring (0: none; the pool carries them).
+  // Processes may differ here: receivers take what the ring holds.
+  uint32_t ring_max = 4096;               // 0..ring_size / 4
   // Largest message a send accepts.
   uint64_t max_message = 1ull << 30;      // 1..2^47
   // A receiver acknowledges after this many released messages (0: postbox_slots / 4), and
@@ -87,7 +94,7 @@ struct PBX_API Config {
   uint64_t piece_size() const noexcept { return cts / cts_slices; }
   uint32_t effective_peer_timeout_ms() const noexcept { return peer_timeout_ms < timeout_ms ? peer_timeout_ms : timeout_ms; }
   // Reads PBX_POSTBOX_SLOTS, PBX_POOL_SIZE, PBX_BLOCK_SIZE, PBX_CTS, PBX_CTS_SLICES,
-  // PBX_INLINE_MAX, PBX_MAX_MESSAGE, PBX_ACK_BATCH, PBX_TIMEOUT_MS, PBX_MAX_PENDING_SENDS,
+  // PBX_INLINE_MAX, PBX_RING_SIZE, PBX_RING_MAX, PBX_MAX_MESSAGE, PBX_ACK_BATCH, PBX_TIMEOUT_MS, PBX_MAX_PENDING_SENDS,
   // PBX_PEER_TIMEOUT_MS, PBX_CHECKSUM (0/1, off/on, none/crc32c), PBX_HOLD_LIMIT over `base`
   // (sizes accept K, M, G suffixes). A malformed value is an error naming it.
   [[nodiscard]] static Result<Config> from_env(const Config& base);

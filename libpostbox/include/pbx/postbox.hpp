@@ -52,6 +52,7 @@ struct RecvInfo {
 // Counters, in the spirit of DPDK xstats: hot paths count, they do not log.
 struct Stats {
   uint64_t tx_msgs = 0, tx_bytes = 0, tx_inline = 0, tx_pool = 0, tx_pieces = 0, tx_would_block = 0;
+  uint64_t tx_ring = 0;             // messages sent through a postbox's payload ring
   uint64_t rx_msgs = 0, rx_bytes = 0, rx_pieces = 0;
   uint64_t acks_written = 0;        // ack-block stores (c32, c33)
   uint64_t ack_reads = 0;           // ack blocks read by this sender (local reads)

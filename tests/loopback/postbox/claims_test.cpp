@@ -53,6 +53,7 @@ void drain_idle(Endpoint& ep) {
 TEST(Claims, c1_c14_c15_EachSenderHasItsOwnSegmentOnTheRemoteNodeWrittenOnlyByIt) {
   const JobShape shape{2, 2};
   Config cfg;
+  cfg.ring_max = 0;  // every message above the inline size goes through the pool
   cfg.pool_size = 256u << 10;
   cfg.cts = 64u << 10;
   auto job = make_job(shape, cfg);
@@ -100,6 +101,7 @@ TEST(Claims, c1_c14_c15_EachSenderHasItsOwnSegmentOnTheRemoteNodeWrittenOnlyByIt
 TEST(Claims, c2_c3_c9_MessageInPoolIndicatorWithLocationInPostboxReceiverCopiesOut) {
   const JobShape shape{2, 1};
   Config cfg;
+  cfg.ring_max = 0;  // every message above the inline size goes through the pool
   auto job = make_job(shape, cfg);
   auto eps = make_endpoints(job, shape, cfg);
   const Layout L = layout_of(shape, cfg);
@@ -127,7 +129,7 @@ TEST(Claims, c2_c3_c9_MessageInPoolIndicatorWithLocationInPostboxReceiverCopiesO
   EXPECT_TRUE(std::equal(msg.begin(), msg.end(), b.begin()));
 }
 
-TEST(Claims, c4_c5_SizeDecidesInlinePoolPiecesOrRejection) {
+TEST(Claims, c4_c5_SizeDecidesInlineRingPoolPiecesOrRejection) {
   const JobShape shape{2, 1};
   Config cfg;
   cfg.cts = 64u << 10;
@@ -137,6 +139,8 @@ TEST(Claims, c4_c5_SizeDecidesInlinePoolPiecesOrRejection) {
   Endpoint& a = eps[0];
   ASSERT_TRUE(a.send(Rank{1, 0}, bytes(pattern(49, 0, 0))));       // in the indicator line
   EXPECT_EQ(a.stats().tx_inline, 1u);
+  ASSERT_TRUE(a.send(Rank{1, 0}, bytes(pattern(cfg.ring_max, 0, 4)))); // in the postbox's payload ring
+  EXPECT_EQ(a.stats().tx_ring, 1u);
   ASSERT_TRUE(a.send(Rank{1, 0}, bytes(pattern(64u << 10, 0, 1)))); // fits the segment whole (c4)
   EXPECT_EQ(a.stats().tx_pool, 1u);
   EXPECT_EQ(a.stats().tx_pieces, 0u);
@@ -152,10 +156,11 @@ TEST(Claims, c4_c5_SizeDecidesInlinePoolPiecesOrRejection) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), Errc::kMessageTooLarge);
   EXPECT_NE(r.error().message().find("max_message"), std::string::npos);
-  EXPECT_EQ(a.stats().tx_msgs, 2u);
+  EXPECT_EQ(a.stats().tx_msgs, 3u);
   // send() takes the CTS-plus-one message in pieces.
   std::thread t([&] { EXPECT_TRUE(a.send(Rank{1, 0}, bytes(big))); });
   auto b = buffer();
+  ASSERT_TRUE(eps[1].recv(b));
   ASSERT_TRUE(eps[1].recv(b));
   ASSERT_TRUE(eps[1].recv(b));
   auto got = eps[1].recv(b);
@@ -240,6 +245,7 @@ TEST(Claims, c7_c10_c27_c28_c29_c30_ReceiverListOrderWalkAndLeaving) {
 TEST(Claims, c8_PostboxRoomIsCheckedFirstThenPoolMemory) {
   const JobShape shape{2, 1};
   Config cfg;
+  cfg.ring_max = 0;  // every message above the inline size goes through the pool
   cfg.postbox_slots = 8;
   cfg.ack_batch = 4;
   cfg.pool_size = 64u << 10;

@@ -218,6 +218,15 @@ TEST(Robustness, GarbageIndicatorPoolOffsetOutsideThePool) {
   }, "pool offset + length");
 }
 
+TEST(Robustness, GarbageIndicatorRingMessageOutsideThePayloadRing) {
+  run_garbage_case([](uint64_t w[8], uint8_t c) {
+    w[0] = wire::encode_header({wire::Kind::kRing, 0, 0, 0}, c);
+    w[1] = wire::checked((64u << 10) / 64 - 1, c);  // last 64 bytes of the ring...
+    w[2] = wire::checked(128, c);                     // ...and 128 bytes long
+    for (int i = 3; i < 8; ++i) w[i] = wire::checked(0, c);
+  }, "ring offset + length");
+}
+
 TEST(Robustness, GarbageIndicatorHugeOffsetDoesNotWrapTheBoundsCheck) {
   run_garbage_case([](uint64_t w[8], uint8_t c) {
     w[0] = wire::encode_header({wire::Kind::kPool, 0, 0, 0}, c);

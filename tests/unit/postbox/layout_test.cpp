@@ -39,11 +39,14 @@ TEST(Layout, c1_c6_c14_OneSegmentPerSenderWithOnePostboxPerReceiverAndAPool) {
     EXPECT_EQ(seg % 4096, 0u);
     EXPECT_GE(seg, L->ack_segment_off() + L->ack_segment_size());  // after presence + acks
     // Postboxes of the 3 receivers, then the pool, all inside this sender's segment.
+    // Each postbox: a header line, its slots, then its payload ring.
     for (uint16_t r = 0; r < 3; ++r) {
       EXPECT_EQ(L->slots_off(r), L->postbox_off(r) + 64);
-      EXPECT_LE(L->slots_off(r) + 64u * 64u, L->pool_off());
+      EXPECT_EQ(L->ring_off(r), L->slots_off(r) + 64u * 64u);
+      EXPECT_EQ(L->ring_off(r) % 64, 0u);
+      EXPECT_LE(L->ring_off(r) + L->ring_size(), L->pool_off());
     }
-    EXPECT_EQ(L->postbox_off(1) - L->postbox_off(0), 65u * 64u);
+    EXPECT_EQ(L->postbox_off(1) - L->postbox_off(0), 65u * 64u + cfg.ring_size);
     EXPECT_EQ(L->pool_off() % 4096, 0u);
     EXPECT_EQ(L->segment_size(), L->pool_off() + cfg.pool_size);
     if (s > 0) {

@@ -111,7 +111,7 @@ TEST(Wire, Avx2LineStoreWritesTheScalarCodecsLine) {
 namespace pbx::wire {
 
 namespace {
-constexpr IndicatorLimits kLimits{49, 1u << 20, 256u << 10, 64u << 10, 1u << 30};
+constexpr IndicatorLimits kLimits{49, 1u << 20, 256u << 10, 64u << 10, 1u << 30, 64u << 10};
 
 void pool_line(uint64_t (&w)[8], uint8_t check, uint64_t off, uint64_t len, uint64_t sum) {
   w[0] = encode_header({Kind::kPool, 0, 0, 7}, check);
@@ -133,6 +133,26 @@ TEST(WireParsers, APoolIndicatorInsideThePoolDecodes) {
   EXPECT_EQ(ind.total, 1000u);
   EXPECT_EQ(ind.checksum, kChecksumPresent | 0x1234);
   EXPECT_TRUE(ind.ends_message());
+}
+
+TEST(WireParsers, ARingIndicatorInsideTheRingDecodesAndOneOutsideIsRefused) {
+  uint64_t w[8];
+  pool_line(w, 0x81, (64u << 10) - 128, 128, 0);
+  w[0] = encode_header({Kind::kRing, 0, 0, 7}, 0x81);
+  Indicator ind;
+  Refusal why;
+  ASSERT_EQ(decode_indicator(w, 0x81, kLimits, ind, why), Decode::kOk);
+  EXPECT_EQ(ind.kind, Kind::kRing);
+  EXPECT_EQ(ind.pool_off, (64u << 10) - 128);
+  EXPECT_EQ(ind.len, 128u);
+  EXPECT_TRUE(ind.ends_message());
+  w[2] = checked(129, 0x81);  // one byte past the ring's end (the pool is larger: it is not the bound)
+  EXPECT_EQ(decode_indicator(w, 0x81, kLimits, ind, why), Decode::kBad);
+  EXPECT_STREQ(why.what, "ring offset + length");
+  w[2] = checked(128, 0x81);
+  w[0] = encode_header({Kind::kRing, flag::kLastPiece, 0, 7}, 0x81);  // a ring message is not a piece
+  EXPECT_EQ(decode_indicator(w, 0x81, kLimits, ind, why), Decode::kBad);
+  EXPECT_STREQ(why.what, "flags");
 }
 
 TEST(WireParsers, AWordOfAnotherLapIsNotYetNeverBad) {

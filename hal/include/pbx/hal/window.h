@@ -150,9 +150,13 @@ class OutboundWindow final {
     if (rec_ != nullptr) rec_->on_store(rec_base_ + off, 8, kind);
   }
 
-  // Drains write-combining buffers: every store before it lands before any store after it.
+  // Every store before it lands before any store after it. On write-combining and uncached
+  // mappings: drains the WC buffers (sfence). On write-back memory the CPU keeps stores in
+  // order on x86 (a release fence orders them on weaker CPUs): no sfence, which would wait for
+  // the store buffer. (Copies that use non-temporal stores fence themselves: bulk_copy.)
   void flush() noexcept {
-    wc_flush();
+    if (type_ != MemType::kWriteBack) wc_flush();
+    else std::atomic_thread_fence(std::memory_order_release);
     if (rec_ != nullptr) rec_->on_flush();
   }
 
