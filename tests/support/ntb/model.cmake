@@ -11,3 +11,8 @@ add_library(pbx_test_switchtec_model STATIC
   ${PROJECT_SOURCE_DIR}/tests/support/ntb/switchtec_model_paths.cpp)
 target_include_directories(pbx_test_switchtec_model PUBLIC ${PROJECT_SOURCE_DIR}/tests)
 target_link_libraries(pbx_test_switchtec_model PUBLIC pbx::ntb_switchtec PRIVATE pbx::warnings)
+
+# The AMD NTB pair model: link pbx_test_amd_ntb_model.
+add_library(pbx_test_amd_ntb_model STATIC ${PROJECT_SOURCE_DIR}/tests/support/ntb/amd_model.cpp)
+target_include_directories(pbx_test_amd_ntb_model PUBLIC ${PROJECT_SOURCE_DIR}/tests)
+target_link_libraries(pbx_test_amd_ntb_model PUBLIC pbx::ntb_amd PRIVATE pbx::warnings)
