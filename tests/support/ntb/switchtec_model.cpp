@@ -103,6 +103,18 @@ void SwitchtecModel::set_raw(std::size_t off, unsigned width, uint64_t v) { std:
 
 uint64_t SwitchtecModel::peek(std::size_t gas_off, unsigned width) const { return raw(gas_off, width); }
 
+std::vector<uint8_t> SwitchtecModel::gas_image(unsigned partition) const {
+  std::vector<uint8_t> img = gas_;
+  for (unsigned p = 0; p < spec_.partition_count; ++p) {  // status registers as a reader sees them
+    const uint32_t st = blocks_[p].status | spec_.status_high;
+    std::memcpy(img.data() + sw::ctrl_offset(p), &st, 4);
+  }
+  img[sw::info_offset() + 1] = static_cast<uint8_t>(partition);
+  const uint16_t rid = spec_.partitions.at(partition).host_bridge;
+  std::memcpy(img.data() + sw::info_offset() + 0x0c, &rid, 2);
+  return img;
+}
+
 void SwitchtecModel::force_lock(unsigned partition, unsigned owner) {
   Block& k = blk(partition);
   k.status = sw::kStatusLocked;

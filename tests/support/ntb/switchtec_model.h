@@ -136,6 +136,8 @@ class SwitchtecModel {
   std::size_t dropped() const noexcept { return dropped_; }
   const std::string& last_drop() const noexcept { return last_drop_; }
   uint64_t peek(std::size_t gas_off, unsigned width) const;
+  // The whole GAS as the host of `partition` would read it (a BAR0 image for pbx-probe tests).
+  std::vector<uint8_t> gas_image(unsigned partition) const;
   uint32_t status(unsigned partition) const { return blk(partition).status; }
   unsigned configures(unsigned partition) const { return blk(partition).configures; }
   const SwitchtecModelSpec& spec() const noexcept { return spec_; }
