@@ -120,6 +120,23 @@ Result<void> SwitchtecNtb::peer_db_set(unsigned pidx, uint64_t bits) {
   return {};
 }
 
+uint16_t SwitchtecNtb::event_vector() const noexcept {
+  return gas_.part_cfg(topo_.self).read(PartCfgRegs::vep_vector_number);
+}
+
+Result<void> SwitchtecNtb::map_vectors(uint8_t db_vector, uint8_t msg_vector) {
+  const uint16_t ev = event_vector();
+  if (db_vector == ev || msg_vector == ev || db_vector == msg_vector)
+    return fail(Errc::kInvalidArgument,
+                "%s: map_vectors(%u, %u): the doorbell and message vectors must differ from each other and from the "
+                "partition's event vector %u (part_cfg vep_vector_number)",
+                name_.c_str(), db_vector, msg_vector, ev);
+  const auto d = gas_.dbmsg(topo_.self);
+  constexpr unsigned kSources = 64;
+  for (unsigned i = 0; i < kSources; ++i) d.write(DbMsgRegs::idb_vec_map, i, i < kSources - 4 ? db_vector : msg_vector);
+  return {};
+}
+
 // ---- message registers ------------------------------------------------------------------------
 
 Result<void> SwitchtecNtb::peer_msg_write(unsigned midx, uint32_t value) {

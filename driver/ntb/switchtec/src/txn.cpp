@@ -1,6 +1,7 @@
 #include "pbx/ntb/switchtec/txn.h"
 
 #include <cinttypes>
+#include <cstdio>
 
 namespace pbx::ntb::switchtec {
 
@@ -55,15 +56,20 @@ Result<void> PartitionTxn::run(unsigned partition, std::string_view what, const 
   undo();
   const uint32_t again = op_and_wait(c, kOpCfg, kStatusConfiguring, timing_->cfg_timeout_ns);
   const bool restored = (again & kStatusMask) == kStatusNormal;
+  char restore[160];
+  if (restored)
+    std::snprintf(restore, sizeof restore, "the previous settings were restored");
+  else
+    std::snprintf(restore, sizeof restore,
+                  "restoring the previous settings failed too (partition_status 0x%08x (%s) after the second "
+                  "configure): reset the switch partition",
+                  again, status_name(again));
   return fail(Errc::kIoError,
               "%s: the switch refused %.*s in partition %u's control block (GAS 0x%zx): partition_status 0x%08x (%s) "
               "after configure, bar_error 0x%08x, lut_error 0x%08x, req_id_error 0x%08x; %s. Check the partition's "
               "BAR sizes, LUT count and requester-ID table size in the switch configuration "
               "(Microsemi/switchtec-kernel#109)",
-              nm, wl, what.data(), partition, block, done, status_name(done), bar_error, lut_error, rid_error,
-              restored ? "the previous settings were restored"
-                       : "restoring the previous settings failed too (partition_status after the second configure is "
-                         "not normal): reset the switch partition");
+              nm, wl, what.data(), partition, block, done, status_name(done), bar_error, lut_error, rid_error, restore);
 }
 
 }  // namespace pbx::ntb::switchtec

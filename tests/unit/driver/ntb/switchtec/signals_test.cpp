@@ -90,6 +90,22 @@ TEST(SwitchtecDoorbell, MaskRegisterEnablesOnlyUnmaskedBitsOfOurSlice) {
   EXPECT_FALSE(d[1].db_set_mask(uint64_t{1} << 28).has_value());
 }
 
+TEST(SwitchtecDoorbell, VectorsAvoidThePartitionsEventVector) {
+  SwitchFixture f(SwitchtecModelSpec::mesh(2));
+  auto d = f.attach(1);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->event_vector(), 0u);  // the model's vep_vector_number
+  auto bad = d->map_vectors(0, 2);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_THAT(bad.error().message(), HasSubstr("event vector 0"));
+  ASSERT_TRUE(d->map_vectors(1, 2).has_value());
+  EXPECT_EQ(f.sw.peek(dbmsg_offset(1) + 0x1020, 1), 1u);
+  EXPECT_EQ(f.sw.peek(dbmsg_offset(1) + 0x1020 + 59, 1), 1u);
+  EXPECT_EQ(f.sw.peek(dbmsg_offset(1) + 0x1020 + 60, 1), 2u) << "the message interrupts";
+  EXPECT_EQ(f.sw.peek(dbmsg_offset(1) + 0x1020 + 63, 1), 2u);
+  EXPECT_THAT(f.sw.violations(), IsEmpty());
+}
+
 // ---- messages -----------------------------------------------------------------------------------
 
 TEST(SwitchtecMessage, TheLinkMessageReachesEveryPeerThatListensToUs) {

@@ -97,6 +97,7 @@ TEST_F(Txn, ALockHeldByAnotherHostIsNotTakenForSuccess) {
   auto r = txn().run(1, "LUT entry 0", [&] { c.write(CtrlRegs::lut_entry, 0, kLutEn | 0x100000); }, [] {});
   ASSERT_FALSE(r.has_value());
   EXPECT_THAT(r.error().message(), HasSubstr("(locked) after configure"));
+  EXPECT_THAT(r.error().message(), HasSubstr("restoring the previous settings failed too (partition_status 0xa5a50002"));
   EXPECT_EQ(f.sw.lock_conflicts(), 1u);
   EXPECT_EQ(f.sw.peek(ctrl_offset(1) + kLut0, 8), 0u) << "nothing written without the lock";
   EXPECT_FALSE(f.sw.violations().empty());  // the model saw the dropped writes

@@ -138,6 +138,13 @@ class SwitchtecNtb {
   // Rings `bits` (within db_valid_mask()) in peer pidx's slice. Orders earlier stores first.
   [[nodiscard]] Result<void> peer_db_set(unsigned pidx, uint64_t bits);
 
+  // Interrupts: routes our doorbells (all 60) to MSI-X vector `db_vector` and the four message
+  // interrupts (the top 4 doorbell sources) to `msg_vector` through idb_vec_map, as Linux's
+  // switchtec_ntb_init_db_msg_irq. Neither may be the partition's event vector (the switch's
+  // own events: part_cfg.vep_vector_number), which is refused.
+  [[nodiscard]] Result<void> map_vectors(uint8_t db_vector, uint8_t msg_vector);
+  uint16_t event_vector() const noexcept;
+
   // ---- message registers ---------------------------------------------------------------------
   // Writes our outgoing message register midx (0..3); every partition whose msg_map names it
   // hears it (the link message is midx 0: kMsgLinkUp, kMsgLinkDown, kMsgCheckLink, ...).
