@@ -102,6 +102,7 @@ class ProbeSwitchtec : public ProbeNtb {
     SwitchtecModelSpec s = SwitchtecModelSpec::mesh(3);
     s.device = 0x8536;
     s.partitions[2].targets = 0;
+    s.partitions[1].xlink = 1;  // and partition 1 is a crosslink partition
     SwitchtecModel bare(s);
     FakePciDevice unset = switchtec_function("0000:07:00.1", 0x8536, 22);
     unset.resource0_image = bare.gas_image(2);
@@ -123,6 +124,7 @@ TEST_F(ProbeSwitchtec, ListsPartitionsPeersLinksAndTheAliasCheck) {
   EXPECT_THAT(r.out, HasSubstr("ntb_crosslink: off"));
   EXPECT_THAT(r.out, HasSubstr("iommu_alias: covered: PFX 96xG3: kernel 6.1.0-13-amd64 aliases"));
   EXPECT_THAT(r.out, HasSubstr("partition 2 of 3 has no NT target partitions"));
+  EXPECT_THAT(r.out, HasSubstr("ntb_crosslink: on (partitions 1)"));
   EXPECT_THAT(r.out, HasSubstr("memory decoding is off"));
   EXPECT_THAT(r.out, Not(HasSubstr("0000:05:00.0"))) << "the management endpoint is not an NT function";
 }
