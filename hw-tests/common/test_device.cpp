@@ -32,7 +32,17 @@ constexpr KnownId kKnown[] = {
     {0x8086, 0x201c, DeviceKind::kIntelNtb},  // Skylake (gen3)
     {0x8086, 0x347e, DeviceKind::kIntelNtb},  // Ice Lake (gen4)
     {0x8086, 0x0db4, DeviceKind::kIntelNtb},  // Granite Rapids (gen5)
+    {0x8086, 0x7868, DeviceKind::kIntelNtb},  // Diamond Rapids (gen6)
+    {0x1022, 0x145b, DeviceKind::kAmdNtb},    // AMD: the ids of driver/ntb/amd (ntb_hw_amd's table)
+    {0x1022, 0x148b, DeviceKind::kAmdNtb},
+    {0x1022, 0x14c0, DeviceKind::kAmdNtb},
+    {0x1022, 0x14c3, DeviceKind::kAmdNtb},
+    {0x1022, 0x155a, DeviceKind::kAmdNtb},
+    {0x1022, 0x17d4, DeviceKind::kAmdNtb},
+    {0x1022, 0x17d7, DeviceKind::kAmdNtb},
+    {0x1d94, 0x145b, DeviceKind::kAmdNtb},    // Hygon
 };
+
 
 std::string read_line(const std::string& path) {
   std::ifstream f(path);
@@ -49,13 +59,27 @@ const KnownId* lookup(uint16_t vendor, uint16_t device) {
   return nullptr;
 }
 
+// Switchtec NT endpoints: vendor 11f8 (or 1055, PCI100x) and class 068000, whatever the device
+// id (the management endpoint of the same switch has class 058000 and is not one).
+bool is_switchtec_nt(uint16_t vendor, const std::string& class_path) {
+  return (vendor == 0x11f8 || vendor == 0x1055) && std::strtoul(read_line(class_path).c_str(), nullptr, 16) == 0x068000;
+}
+
+constexpr KnownId kSwitchtec{0x11f8, 0, DeviceKind::kSwitchtecNtb};
+
+const KnownId* lookup_dir(const std::string& dir) {
+  const uint16_t vendor = read_hex_id(dir + "/vendor");
+  if (is_switchtec_nt(vendor, dir + "/class")) return &kSwitchtec;
+  return lookup(vendor, read_hex_id(dir + "/device"));
+}
+
 Result<TestDevice> describe(const std::string& sysfs_root, const std::string& bdf) {
   TestDevice d;
   d.bdf = bdf;
   d.sysfs = sysfs_root + "/" + bdf;
   d.vendor = read_hex_id(d.sysfs + "/vendor");
   d.device = read_hex_id(d.sysfs + "/device");
-  const KnownId* k = lookup(d.vendor, d.device);
+  const KnownId* k = lookup_dir(d.sysfs);
   if (k == nullptr)
     return fail(Errc::kNotSupported, "PBX_DEVICE=%s is %04x:%04x, not a supported NTB or ivshmem device", bdf.c_str(),
                 d.vendor, d.device);
@@ -72,6 +96,8 @@ const char* to_string(DeviceKind k) noexcept {
   switch (k) {
     case DeviceKind::kIvshmem: return "ivshmem";
     case DeviceKind::kIntelNtb: return "intel-ntb";
+    case DeviceKind::kAmdNtb: return "amd-ntb";
+    case DeviceKind::kSwitchtecNtb: return "switchtec-ntb";
   }
   return "?";
 }
@@ -89,7 +115,7 @@ Result<TestDevice> find_test_device(const std::string& sysfs_root) {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(sysfs_root, ec)) {
     const std::string p = e.path().string();
-    if (lookup(read_hex_id(p + "/vendor"), read_hex_id(p + "/device")) != nullptr)
+    if (lookup_dir(p) != nullptr)
       found.push_back(e.path().filename().string());
   }
   if (found.empty())

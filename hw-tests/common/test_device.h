@@ -21,8 +21,10 @@
 namespace pbx::hwtest {
 
 enum class DeviceKind : uint8_t {
-  kIvshmem,   // QEMU ivshmem (1af4:1110): BAR0 registers, BAR2 shared memory
-  kIntelNtb,  // Intel Xeon NTB (gen1..gen5)
+  kIvshmem,       // QEMU ivshmem (1af4:1110): BAR0 registers, BAR2 shared memory
+  kIntelNtb,      // Intel Xeon NTB (gen1..gen6)
+  kAmdNtb,        // AMD / Hygon NTB (register driver only: driver/ntb/amd)
+  kSwitchtecNtb,  // Microchip Switchtec NT endpoint, by vendor and class (driver/ntb/switchtec)
 };
 const char* to_string(DeviceKind k) noexcept;
 

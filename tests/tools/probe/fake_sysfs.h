@@ -53,6 +53,7 @@ struct FakePciDevice {
   std::vector<std::pair<uint32_t, uint32_t>> bar0_32;  // registers in resource0 (offset, value)
   std::vector<std::pair<uint32_t, uint32_t>> bar0_16;
   bool has_resource0 = false;
+  std::vector<uint8_t> resource0_image;  // when set: resource0 holds exactly these bytes
 };
 
 inline std::string hex(uint64_t v, int digits) {
@@ -148,7 +149,11 @@ class FakeSysfs {
     for (auto [off, v] : d.cfg16) put(off, 2, v);
     std::ofstream(dir / "config", std::ios::binary).write(reinterpret_cast<const char*>(cfg.data()), cfg.size());
 
-    if (d.has_resource0) {
+    if (!d.resource0_image.empty()) {
+      std::ofstream(dir / "resource0", std::ios::binary)
+          .write(reinterpret_cast<const char*>(d.resource0_image.data()),
+                 static_cast<std::streamsize>(d.resource0_image.size()));
+    } else if (d.has_resource0) {
       std::vector<uint8_t> bar0(64 * 1024, 0);
       for (auto [off, v] : d.bar0_32)
         for (unsigned i = 0; i < 4; ++i) bar0[off + i] = static_cast<uint8_t>(v >> (8 * i));

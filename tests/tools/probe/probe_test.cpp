@@ -132,7 +132,8 @@ class ProbeList : public ::testing::Test {
   ToolRun run(std::vector<std::string> args) {
     args.insert(args.begin(), {"-i", sys.ids()});
     return run_tool(kTool, args,
-                    {"PBX_SYSFS_ROOT=" + sys.root().string(), "PBX_DEV_ROOT=" + (sys.root() / "dev").string()});
+                    {"PBX_SYSFS_ROOT=" + sys.root().string(), "PBX_DEV_ROOT=" + (sys.root() / "dev").string(),
+                     "PBX_KERNEL_RELEASE=6.1.0-13-amd64"});
   }
   FakeSysfs sys;
 };

@@ -24,6 +24,14 @@ TEST(ProbeTable, ClassifiesEverySupportedFamily) {
   EXPECT_EQ(classify(0x1022, 0x14c3, 0, 0x068000)->kind, "amd-ntb");
   EXPECT_EQ(classify(0x1d94, 0x145b, 0, 0x068000)->kind, "amd-ntb");
   EXPECT_EQ(classify(0x11f8, 0x4000, 0, 0x068000)->kind, "switchtec-ntb");
+  EXPECT_EQ(classify(0x11f8, 0x4000, 0, 0x068000)->part, "PFX 100XG4");
+  EXPECT_EQ(classify(0x1055, 0x1002, 0, 0x068000)->part, "PCI1002XG4");
+  EXPECT_EQ(classify(0x11f8, 0x6000, 0, 0x068000)->kind, "switchtec-ntb") << "newer IDs are matched by class";
+  EXPECT_TRUE(classify(0x11f8, 0x4000, 0, 0x068000)->postbox_driver);
+  EXPECT_FALSE(classify(0x11f8, 0x4000, 0, 0x068000)->hal_backend);
+  EXPECT_TRUE(classify(0x1022, 0x148b, 0, 0x068000)->postbox_driver);
+  EXPECT_FALSE(classify(0x1022, 0x148b, 0, 0x068000)->hal_backend);
+  EXPECT_TRUE(classify(0x8086, 0x0db4, 0, 0x068000)->hal_backend);
   EXPECT_FALSE(classify(0x11f8, 0x4000, 0, 0x058000)) << "the management endpoint is not an NT function";
   EXPECT_FALSE(classify(0x8086, 0x6f0d, 0, 0x068000)) << "gen1 Xeon NTB";
   EXPECT_FALSE(classify(0x1af4, 0x1041, 1, 0x020000));
@@ -31,7 +39,8 @@ TEST(ProbeTable, ClassifiesEverySupportedFamily) {
 
 TEST(ProbeTable, VfioBindIdsAreTheDevicesWithAPostboxDriver) {
   for (PciId id : vfio_bind_ids()) EXPECT_TRUE(classify(id.vendor, id.device, 0x10, 0)->postbox_driver);
-  EXPECT_EQ(vfio_bind_ids().size(), 5u);
+  EXPECT_EQ(vfio_bind_ids().size(), 13u);  // 4 Intel, ivshmem, 8 AMD/Hygon
+  for (PciClassMatch m : vfio_bind_classes()) EXPECT_TRUE(classify(m.vendor, 0x1234, 0, m.class_code)->postbox_driver);
 }
 
 TEST(ProbeBdf, CanonicalFormAddsTheDomain) {

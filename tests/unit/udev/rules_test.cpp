@@ -1,4 +1,5 @@
-// udev/70-postbox-vfio.rules: its PCI IDs match the driver's supported-ID table, every line is
+// udev/70-postbox-vfio.rules: its PCI IDs (and the Switchtec vendor/class matches) follow the
+// drivers' tables, every line is
 // well-formed udev syntax, and its two shell snippets do what they claim when run against a
 // fake sysfs tree (the group check picks only groups with a supported device; the re-probe
 // unbinds a kernel driver but leaves vfio-pci alone).
@@ -16,6 +17,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "pbx/ntb/amd/ids.h"
 #include "pbx/ntb/intel/ids.h"
 #include "supported.h"
 
@@ -39,6 +41,12 @@ std::set<Id> expected_ids() {
   return ids;
 }
 
+std::set<Id> expected_classes() {
+  std::set<Id> c;
+  for (probe::PciClassMatch m : probe::vfio_bind_classes()) c.insert({m.vendor, m.class_code});
+  return c;
+}
+
 TEST(UdevRules, PciMatchesAreTheDriversSupportedIds) {
   const std::regex match(R"re(ATTR\{vendor\}=="0x([0-9a-f]{4})", ATTR\{device\}=="0x([0-9a-f]{4})")re");
   std::set<Id> in_rules;
@@ -47,7 +55,19 @@ TEST(UdevRules, PciMatchesAreTheDriversSupportedIds) {
       in_rules.insert({std::stoul((*it)[1], nullptr, 16), std::stoul((*it)[2], nullptr, 16)});
   EXPECT_EQ(in_rules, expected_ids());
   for (uint16_t d : ntb::intel::supported_device_ids()) EXPECT_TRUE(in_rules.count({0x8086, d})) << std::hex << d;
+  for (const auto& p : ntb::amd::parts()) EXPECT_TRUE(in_rules.count({p.vendor, p.device})) << std::hex << p.device;
   EXPECT_TRUE(in_rules.count({0x1af4, 0x1110}));
+}
+
+TEST(UdevRules, SwitchtecNtEndpointsAreMatchedByVendorAndClass) {
+  const std::regex match(R"re(ATTR\{vendor\}=="0x([0-9a-f]{4})", ATTR\{class\}=="0x([0-9a-f]{6})")re");
+  std::set<Id> in_rules;
+  for (const auto& l : rule_lines())
+    for (std::sregex_iterator it(l.begin(), l.end(), match), end; it != end; ++it)
+      in_rules.insert({std::stoul((*it)[1], nullptr, 16), std::stoul((*it)[2], nullptr, 16)});
+  EXPECT_EQ(in_rules, expected_classes());
+  EXPECT_TRUE(in_rules.count({0x11f8, 0x068000}));
+  EXPECT_FALSE(in_rules.count({0x11f8, 0x058000})) << "never the management endpoint";
 }
 
 std::string snippet(const std::string& key) {
@@ -65,11 +85,16 @@ std::string snippet(const std::string& key) {
 
 TEST(UdevRules, VfioGroupCheckListsTheSameIds) {
   const std::string prog = snippet("PROGRAM");
-  const std::regex pair(R"(0x([0-9a-f]{4}):0x([0-9a-f]{4}))");
+  const std::regex pair(R"(0x([0-9a-f]{4}):0x([0-9a-f]{4})(?![0-9a-f]))");
   std::set<Id> in_case;
   for (std::sregex_iterator it(prog.begin(), prog.end(), pair), end; it != end; ++it)
     in_case.insert({std::stoul((*it)[1], nullptr, 16), std::stoul((*it)[2], nullptr, 16)});
   EXPECT_EQ(in_case, expected_ids());
+  const std::regex cls(R"(0x([0-9a-f]{4}):0x([0-9a-f]{6}))");
+  std::set<Id> in_class;
+  for (std::sregex_iterator it(prog.begin(), prog.end(), cls), end; it != end; ++it)
+    in_class.insert({std::stoul((*it)[1], nullptr, 16), std::stoul((*it)[2], nullptr, 16)});
+  EXPECT_EQ(in_class, expected_classes());
 }
 
 // Minimal udev syntax check: KEY[{attr}] OP "value" pairs separated by commas.
@@ -110,11 +135,13 @@ class UdevScripts : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root); }
 
-  void device(const std::string& bdf, const char* vendor, const char* dev, const std::string& driver, int group) {
+  void device(const std::string& bdf, const char* vendor, const char* dev, const std::string& driver, int group,
+              const char* cls = "0x068000") {
     const fs::path d = root / "bus/pci/devices" / bdf;
     fs::create_directories(d);
     std::ofstream(d / "vendor") << vendor << "\n";
     std::ofstream(d / "device") << dev << "\n";
+    std::ofstream(d / "class") << cls << "\n";
     if (!driver.empty()) {
       fs::create_directories(root / "bus/pci/drivers" / driver);
       std::ofstream(root / "bus/pci/drivers" / driver / "unbind");
@@ -160,6 +187,18 @@ TEST_F(UdevScripts, GroupCheckAcceptsOnlyGroupsWithASupportedDevice) {
   EXPECT_EQ(run(prog, "7", "7"), 1);
   EXPECT_EQ(run(prog, "9", "9"), 0);
   EXPECT_EQ(run(prog, "13", "13"), 1) << "a group that does not exist";
+}
+
+TEST_F(UdevScripts, GroupCheckTakesSwitchtecNtEndpointsAndAmdButNotTheManagementEndpoint) {
+  device("0000:05:00.1", "0x11f8", "0x4036", "vfio-pci", 20);              // NT endpoint
+  device("0000:05:00.0", "0x11f8", "0x4036", "switchtec", 21, "0x058000"); // management endpoint
+  device("0000:06:00.1", "0x11f8", "0x6000", "", 22);                      // a newer switch: by class
+  device("0000:41:00.1", "0x1022", "0x148b", "vfio-pci", 23);
+  const std::string prog = snippet("PROGRAM");
+  EXPECT_EQ(run(prog, "20", "20"), 0);
+  EXPECT_EQ(run(prog, "21", "21"), 1);
+  EXPECT_EQ(run(prog, "22", "22"), 0);
+  EXPECT_EQ(run(prog, "23", "23"), 0);
 }
 
 TEST_F(UdevScripts, ReprobeUnbindsAKernelDriverButNotVfioPci) {

@@ -3,7 +3,10 @@
 // Usage by example:
 //
 //   # What is there? One block per device: IDs and names, driver, IOMMU group, BARs, PCIe
-//   # link; for Intel NTBs the topology (back-to-back USD/DSD, node index) and the NTB link.
+//   # link; for Intel NTBs the topology (back-to-back USD/DSD, node index) and the NTB link;
+//   # for Switchtec NT endpoints the partitions, peers, crosslink, links and the IOMMU alias
+//   # check (-v: each partition's BAR windows, LUT entries and requester-ID table); for AMD
+//   # NTBs the side and the READY flags.
 //   pbx-probe
 //   pbx-probe -v                       # + class, subsystem, NUMA node, BIOS window sizes,
 //                                      #   whether /dev/vfio/N is accessible
@@ -18,7 +21,8 @@
 // names the device and what to do), 2 usage error.
 //
 // Testing knobs (not in --help): $PBX_SYSFS_ROOT or --sysfs-root DIR (instead of /sys),
-// $PBX_DEV_ROOT or --dev-root DIR (instead of /dev), --modprobe PROG.
+// $PBX_DEV_ROOT or --dev-root DIR (instead of /dev), --modprobe PROG, $PBX_KERNEL_RELEASE
+// (instead of uname -r, for the Switchtec IOMMU alias check).
 #include <getopt.h>
 
 #include <cstdio>
@@ -40,7 +44,8 @@ constexpr const char* kUsage =
     "\n"
     "Options:\n"
     "  -s, --slot [[dom:]bus:]dev.fn  only this device (a partial address selects several)\n"
-    "  -v, --verbose                  also class, subsystem, NUMA node, BIOS window sizes, /dev/vfio access\n"
+    "  -v, --verbose                  also class, subsystem, NUMA node, BIOS window sizes, /dev/vfio access,\n"
+    "                                 Switchtec partitions (BAR windows, LUT entries, requester IDs)\n"
     "  -n, --numeric                  numeric IDs only, no names\n"
     "  -j, --json                     JSON output with stable keys\n"
     "  -i, --ids FILE                 use FILE as the PCI ID database (pci.ids)\n"
@@ -51,8 +56,9 @@ constexpr const char* kUsage =
     "  Intel Xeon NTB   8086:201c (Skylake/Cascade Lake), 8086:347e (Ice Lake, Sapphire Rapids),\n"
     "                   8086:0db4 (Granite Rapids), 8086:7868 (Diamond Rapids)\n"
     "  QEMU ivshmem     1af4:1110\n"
-    "  listed only      AMD NTB 1022:145b/148b/14c0/14c3/155a/17d4/17d7, Hygon 1d94:145b,\n"
-    "                   Microchip Switchtec NT endpoints (11f8, class 0680)\n"
+    "  AMD NTB          1022:145b/148b/14c0/14c3/155a/17d4/17d7, Hygon 1d94:145b\n"
+    "  Switchtec        Microchip Switchtec NT endpoints (vendor 11f8 or 1055, class 0680)\n"
+    "                   (AMD and Switchtec: register drivers only, no HAL backend yet)\n"
     "\n"
     "Examples:\n"
     "  pbx-probe -v\n"
@@ -85,6 +91,7 @@ int main(int argc, char** argv) {
   pbx::probe::ReportOptions report_opts;
   pbx::probe::BindOptions bind_opts;
   scan_opts.sysfs_root = pbx::probe::Sysfs::default_root();
+  scan_opts.kernel_release = env_or("PBX_KERNEL_RELEASE", "");
   report_opts.dev_root = env_or("PBX_DEV_ROOT", "/dev");
   bool json = false;
 

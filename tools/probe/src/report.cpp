@@ -5,6 +5,7 @@
 #include <cinttypes>
 
 #include "pbx/ntb/intel/ids.h"
+#include "report_ntb.h"
 
 namespace pbx::probe {
 namespace {
@@ -85,11 +86,17 @@ void print_text(std::FILE* out, const std::vector<DeviceReport>& devices, const 
     std::fprintf(out, " [%04x:%04x] (rev %02x)\n", r.vendor, r.device, r.revision);
 
     std::fprintf(out, "\tkind: %s", r.what.kind.c_str());
-    if (!r.what.part.empty()) std::fprintf(out, " (%s, %s)", r.what.part.c_str(), r.what.part_name.c_str());
+    if (!r.what.part.empty())
+      std::fprintf(out, " (%s, %s)", r.what.part.c_str(), r.what.part_name.c_str());
+    else if (!r.what.part_name.empty())
+      std::fprintf(out, " (%s)", r.what.part_name.c_str());
     if (!r.what.postbox_driver)
       std::fprintf(out, " (listed only: %s)",
                    r.what.note.empty() ? "postbox has no driver for it yet" : r.what.note.c_str());
+    else if (!r.what.hal_backend)
+      std::fprintf(out, " (register driver only: no HAL backend yet, a job cannot run on it)");
     std::fputc('\n', out);
+    if (r.what.postbox_driver && !r.what.note.empty()) std::fprintf(out, "\tnote: %s\n", r.what.note.c_str());
     if (o.verbose) {
       std::fprintf(out, "\tclass: %04x", r.class_code >> 8);
       if (!o.numeric) std::fprintf(out, " %s", r.class_name.c_str());
@@ -140,6 +147,8 @@ void print_text(std::FILE* out, const std::vector<DeviceReport>& devices, const 
       }
       if (const std::string p = topology_problem(r); !p.empty()) std::fprintf(out, "\tnote: %s\n", p.c_str());
     }
+    if (r.switchtec) print_switchtec_text(out, *r.switchtec, o);
+    if (r.amd) print_amd_text(out, *r.amd);
     for (const std::string& n : r.notes) std::fprintf(out, "\tnote: %s\n", n.c_str());
   }
 }
@@ -155,8 +164,9 @@ void print_json(std::FILE* out, const std::vector<DeviceReport>& devices, const 
                  js(r.address).c_str(), r.vendor, r.device, r.revision, r.class_code, r.subsys_vendor, r.subsys_device);
     if (!o.numeric)
       std::fprintf(out, ", \"vendor\": %s, \"device\": %s", js(r.vendor_name).c_str(), js(r.device_name).c_str());
-    std::fprintf(out, ", \"kind\": %s, \"part\": %s, \"postbox_driver\": %s", js(r.what.kind).c_str(),
-                 r.what.part.empty() ? "null" : js(r.what.part).c_str(), r.what.postbox_driver ? "true" : "false");
+    std::fprintf(out, ", \"kind\": %s, \"part\": %s, \"postbox_driver\": %s, \"hal_backend\": %s",
+                 js(r.what.kind).c_str(), r.what.part.empty() ? "null" : js(r.what.part).c_str(),
+                 r.what.postbox_driver ? "true" : "false", r.what.hal_backend ? "true" : "false");
     std::fprintf(out, ", \"driver\": %s", r.driver.empty() ? "null" : js(r.driver).c_str());
     if (r.iommu_group)
       std::fprintf(out, ", \"iommu_group\": %d, \"vfio_node\": %s", *r.iommu_group, js(vfio_node(r, o)).c_str());
@@ -204,6 +214,8 @@ void print_json(std::FILE* out, const std::vector<DeviceReport>& devices, const 
     } else {
       std::fputs(", \"ntb\": null", out);
     }
+    std::fprintf(out, ", \"switchtec\": %s", r.switchtec ? switchtec_json(*r.switchtec).c_str() : "null");
+    std::fprintf(out, ", \"amd\": %s", r.amd ? amd_json(*r.amd).c_str() : "null");
     // The topology problem first, then the rest (built in order: g++ 12 -O3 warns falsely about
     // a null dereference in vector::insert at the front).
     std::vector<std::string> notes;

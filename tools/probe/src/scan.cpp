@@ -20,6 +20,7 @@ extern "C" {
 #include "pbx/base/unique_fd.h"
 #include "pbx/ntb/intel/ids.h"
 #include "pbx/ntb/intel/regs.h"
+#include "scan_ntb.h"
 #include "sysfs.h"
 
 namespace pbx::probe {
@@ -290,6 +291,14 @@ Result<ScanResult> scan(const ScanOptions& opts) {
     }
     read_link(d, r);
     if (r.what.family == Family::kIntelNtb) read_intel(d, sys, r);
+    if (r.what.family == Family::kSwitchtecNtb || r.what.family == Family::kAmdNtb) {
+      const auto cmd = cfg_read(d, PCI_COMMAND, 2);
+      const bool decodes = cmd && (*cmd & PCI_COMMAND_MEMORY) != 0;
+      if (r.what.family == Family::kSwitchtecNtb)
+        read_switchtec(sys, decodes, opts.kernel_release, r);
+      else
+        read_amd(sys, decodes, r);
+    }
     out.devices.push_back(std::move(r));
   }
   // "%04x:%02x:%02x.%d" strings sort in address order.

@@ -10,7 +10,10 @@
 #include <vector>
 
 #include "pbx/base/error.h"
+#include "pbx/ntb/amd/amd_ntb.h"
 #include "pbx/ntb/intel/topology.h"
+#include "pbx/ntb/switchtec/gas.h"
+#include "pbx/ntb/switchtec/ids.h"
 #include "pbx/ntb/link_status.h"
 #include "supported.h"
 
@@ -40,6 +43,32 @@ struct IntelReport {
   std::array<int, 4> bar_size_log2{-1, -1, -1, -1};  // IMBAR1/IMBAR2/EMBAR1/EMBAR2 sizes set by BIOS
 };
 
+// One partition of a Switchtec switch, as the GAS shows it.
+struct SwitchtecPartitionReport {
+  unsigned id = 0;
+  bool nt = false;                 // has an NT endpoint (ep_map)
+  uint64_t targets = 0;            // ntp_info target vector
+  bool xlink = false;              // ntp_info xlink_enabled
+  std::optional<ntb::switchtec::CtrlSnapshot> ctrl;  // NT partitions only
+  std::optional<ntb::PcieLink> link;
+  std::string link_note;           // why the link could not be read
+};
+
+struct SwitchtecReport {
+  ntb::switchtec::RawInfo info;
+  std::vector<uint8_t> peers;      // of this partition
+  std::vector<SwitchtecPartitionReport> partitions;
+  std::string problem;             // what in the switch configuration keeps postbox from using it
+  ntb::switchtec::AliasQuirk alias;
+};
+
+struct AmdReport {
+  ntb::amd::Side side = ntb::amd::Side::kPrimary;
+  uint32_t sideinfo = 0;           // SIDEINFO (BAR0 0x408)
+  bool ready = false;              // our side's driver is loaded (or its last shutdown was dirty)
+  bool peer_ready = false;
+};
+
 struct DeviceReport {
   std::string address;  // 0000:af:00.0
   uint16_t vendor = 0, device = 0;
@@ -54,6 +83,8 @@ struct DeviceReport {
   std::vector<BarReport> bars;
   std::optional<LinkReport> link;
   std::optional<IntelReport> intel;
+  std::optional<SwitchtecReport> switchtec;
+  std::optional<AmdReport> amd;
   std::vector<std::string> notes;  // why something could not be read
 };
 
@@ -69,6 +100,7 @@ struct ScanOptions {
   std::string ids_file;   // pci.ids to use instead of the system's (-i)
   std::string slot;       // lspci-style [[dom:]bus:]dev.fn filter; empty: all
   bool numeric = false;   // no name lookups (-n)
+  std::string kernel_release;  // for the Switchtec IOMMU alias check; empty: uname -r
 };
 
 struct ScanResult {

@@ -1,13 +1,15 @@
 // The devices pbx-probe lists, and which of them postbox binds to vfio-pci.
 //
-//   Intel Xeon NTB    8086:201C, 347E, 0DB4, 7868   postbox driver (driver/ntb/intel)
-//   QEMU ivshmem      1AF4:1110                     postbox driver (driver/ivshmem)
-//   AMD NTB           1022:145B 148B 14C0 14C3 155A 17D4 17D7, Hygon 1D94:145B   listed only
-//   Microchip Switchtec NT endpoints: vendor 11F8, class 0680 (bridge, other)  listed only
+//   Intel Xeon NTB    8086:201C, 347E, 0DB4, 7868   driver/ntb/intel, HAL backend
+//   QEMU ivshmem      1AF4:1110                     driver/ivshmem, HAL backend
+//   AMD NTB           1022:145B 148B 14C0 14C3 155A 17D4 17D7, Hygon 1D94:145B   driver/ntb/amd
+//   Microchip Switchtec NT endpoints: vendor 11F8 or 1055, class 0680   driver/ntb/switchtec
 //
-// AMD IDs from linux drivers/ntb/hw/amd/ntb_hw_amd.c; Switchtec NT functions are the
-// bridge-class functions of the switch (linux drivers/pci/switch/switchtec.c binds the
-// management endpoint by class 0580, the NT endpoints by class 0680).
+// AMD and Switchtec have register-level drivers (driver/ntb/amd, driver/ntb/switchtec) but no
+// HAL backend yet: they are bound to vfio-pci and probed in depth, and a job cannot run on them
+// until the backend exists. IDs from the drivers' own tables (ntb/intel/ids.h, ntb/amd/ids.h,
+// ntb/switchtec/ids.h: Switchtec NT endpoints are matched by vendor and class, as Linux's
+// ntb_hw_switchtec does, since every switch generation adds device IDs).
 #pragma once
 
 #include <cstdint>
@@ -25,20 +27,30 @@ struct PciId {
   friend bool operator==(PciId, PciId) = default;
 };
 
+// Functions matched by vendor and 24-bit class rather than by device ID.
+struct PciClassMatch {
+  uint16_t vendor;
+  uint32_t class_code;
+  friend bool operator==(PciClassMatch, PciClassMatch) = default;
+};
+
 struct Classification {
   Family family;
   std::string kind;       // "intel-gen3", "intel-gen4", "ivshmem", "amd-ntb", "switchtec-ntb"
-  std::string part;       // "SKX", "SPR", ... (Intel); empty otherwise
-  std::string part_name;  // "Skylake-SP / Cascade Lake"
-  bool postbox_driver;    // postbox can drive it (else listed for diagnosis only)
+  std::string part;       // "SKX", "SPR", "PFX 96xG3", ...; empty when unknown
+  std::string part_name;  // "Skylake-SP / Cascade Lake", "gen3 switch"
+  bool postbox_driver;    // postbox has a register-level driver for it
+  bool hal_backend;       // ... and a HAL backend: a job can run on it
   std::string note;       // why the part is not fully identified, if so
 };
 
 // `class_code` is the 24-bit class (0x068000).
 std::optional<Classification> classify(uint16_t vendor, uint16_t device, uint8_t revision, uint32_t class_code);
 
-// The IDs the udev rules bind to vfio-pci: every device postbox has a driver for.
+// What the udev rules bind to vfio-pci: every device postbox has a driver for, by ID, and the
+// Switchtec NT endpoints by vendor and class.
 std::span<const PciId> vfio_bind_ids();
+std::span<const PciClassMatch> vfio_bind_classes();
 
 inline constexpr PciId kIvshmem{0x1af4, 0x1110};
 

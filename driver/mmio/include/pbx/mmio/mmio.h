@@ -98,10 +98,13 @@ class RegWindow {
     return w;
   }
 
-  // A window whose accesses go to `model` (tests).
-  static RegWindow over_model(MmioModel& model) noexcept {
+  // A window whose accesses go to `model` (tests). `base` is where this window starts in the
+  // model's address space (a block of a larger register file: model offset = base + register
+  // offset), as over(mem.subspan(base)) is for mapped memory.
+  static RegWindow over_model(MmioModel& model, std::size_t base = 0) noexcept {
     RegWindow w;
     w.model_ = &model;
+    w.model_base_ = base;
     return w;
   }
 
@@ -140,19 +143,20 @@ class RegWindow {
  private:
   template <class T>
   T load(std::size_t off) const noexcept {
-    if (model_ != nullptr) return static_cast<T>(model_->mmio_read(off, sizeof(T)));
+    if (model_ != nullptr) return static_cast<T>(model_->mmio_read(model_base_ + off, sizeof(T)));
     // Relaxed: one MMIO read; ordering against other accesses is the caller's (commented) job.
     return std::atomic_ref<T>(*reinterpret_cast<T*>(base_ + off)).load(std::memory_order_relaxed);  // NOLINT
   }
   template <class T>
   void store(std::size_t off, T v) const noexcept {
-    if (model_ != nullptr) return model_->mmio_write(off, sizeof(T), v);
+    if (model_ != nullptr) return model_->mmio_write(model_base_ + off, sizeof(T), v);
     // Relaxed: one MMIO write; ordering against other accesses is the caller's (commented) job.
     std::atomic_ref<T>(*reinterpret_cast<T*>(base_ + off)).store(v, std::memory_order_relaxed);  // NOLINT
   }
 
   std::byte* base_ = nullptr;
   MmioModel* model_ = nullptr;
+  std::size_t model_base_ = 0;
 };
 
 }  // namespace pbx::mmio
