@@ -74,7 +74,26 @@ TEST(PbxPerf, ChecksumRunsPostboxWithAndWithoutAndPrintsTheCost) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("with checksums: crc32c"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("+crc32c"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("cost = postbox with checksums / postbox without"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("for a variant: variant / postbox"), std::string::npos) << r.out;
+}
+
+// --variant runs postbox again with other settings, interleaved, as a column of its own; the
+// header says which copy routine runs and how much memory postbox lays out.
+TEST(PbxPerf, VariantsRunPostboxWithOtherSettingsAndTheHeaderNamesCopiesAndMemory) {
+  auto r = test::run_command({PBX_PERF, "--no-compare", "-t", "bw", "-s", "4K,300K", "-i", "200", "-r", "1",
+                              "--variant", "PBX_RING_MAX=0", "--variant", "PBX_COPY=sse2,PBX_COPY_NT_MIN=65536"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("PBX_RING_MAX=0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("PBX_COPY=sse2,PBX_COPY"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("variant: postbox with PBX_COPY=sse2,PBX_COPY_NT_MIN=65536"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("pbx-perf: copies: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("payload ring"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("memory: a postbox process grew by at most"), std::string::npos) << r.out;
+  for (const char* bad : {"CTS=2M", "PBX_CTS", "PBX_CTS="}) {
+    auto u = test::run_command({PBX_PERF, "--variant", bad});
+    EXPECT_EQ(u.status, 2) << bad;
+    EXPECT_NE(u.err.find("give PBX_NAME=VALUE pairs"), std::string::npos) << u.err;
+  }
 }
 
 }  // namespace

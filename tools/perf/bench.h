@@ -32,8 +32,9 @@ struct Params {
   int checksum = -1;       // postbox: 1 / 0 forces Config::checksum on / off; -1: PBX_CHECKSUM decides
 };
 
-// postbox over a loopback job of 2 nodes x 1 process.
-Result<std::vector<double>> run_postbox(const Params& p);
+// postbox over a loopback job of 2 nodes x 1 process. `rss_growth_kib` (if given): how much
+// the larger of the two processes grew between the end of its warm-up and the end of its run.
+Result<std::vector<double>> run_postbox(const Params& p, double* rss_growth_kib = nullptr);
 // The raw cache-line ping-pong (lat only): each side writes its own 64-byte line and spins on
 // the other's without pause; timed exactly as postbox is (per batch of round trips).
 Result<std::vector<double>> run_raw_pingpong(const Params& p);

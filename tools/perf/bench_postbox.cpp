@@ -8,6 +8,7 @@
 #include "checksum.h"
 #include "layout.h"
 #include "pair.h"
+#include "pbx/hal/copy.h"
 #include "pbx/hal/loopback.h"
 #include "pbx/postbox.hpp"
 
@@ -24,8 +25,19 @@ const char* to_string(Test t) {
 
 namespace {
 
+// Resident memory of this process, in KiB.
+double rss_kib() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / 1024 : 0;
+}
+
 int postbox_side(int side, const Params& p, const std::string& job, const JobShape& shape, const Config& cfg,
                  double* out) {
+  hal::set_copy_choice(hal::copy_choice_from_env());  // a --variant may set PBX_COPY for this run
   auto dev = hal::LoopbackDevice::open(job, hal::NodeIdx(static_cast<uint16_t>(side)));
   if (!dev) {
     std::fprintf(stderr, "pbx-perf: %s\n", dev.error().message().c_str());
@@ -46,7 +58,9 @@ int postbox_side(int side, const Params& p, const std::string& job, const JobSha
     return false;
   };
   const uint32_t total = p.warmup + p.iters;
+  double rss_after_warmup = 0;
   for (uint32_t i = 0; i < total; ++i) {
+    if (i == p.warmup) rss_after_warmup = rss_kib();
     if (p.test == Test::kLat) {
       if (side == 0) {
         const uint64_t t0 = cycles();
@@ -73,6 +87,7 @@ int postbox_side(int side, const Params& p, const std::string& job, const JobSha
       }
     }
   }
+  out[p.iters + static_cast<uint32_t>(side)] = rss_kib() - rss_after_warmup;
   if (auto c = ep->close(); !c) {
     std::fprintf(stderr, "pbx-perf: side %d: %s\n", side, c.error().message().c_str());
     return 1;
@@ -82,7 +97,7 @@ int postbox_side(int side, const Params& p, const std::string& job, const JobSha
 
 }  // namespace
 
-Result<std::vector<double>> run_postbox(const Params& p) {
+Result<std::vector<double>> run_postbox(const Params& p, double* rss_growth_kib) {
   static std::atomic<int> counter{0};
   const JobShape shape{2, 1};
   auto cfg = Config::from_env();
@@ -93,10 +108,11 @@ Result<std::vector<double>> run_postbox(const Params& p) {
   const std::string name = "pbx-perf-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
   auto job = hal::LoopbackJob::create({name, shape.nodes, *window, {}});
   if (!job) return tl::unexpected(job.error());
-  SharedMem mem(sizeof(double) * (p.iters + 1));
+  SharedMem mem(sizeof(double) * (p.iters + 2));  // the samples, then each side's growth
   auto* out = static_cast<double*>(mem.get());
   auto ok = run_pair(p.cpu_a, p.cpu_b, out, [&](int side) { return postbox_side(side, p, name, shape, *cfg, out); });
   if (!ok) return tl::unexpected(ok.error());
+  if (rss_growth_kib != nullptr) *rss_growth_kib = std::max(out[p.iters], out[p.iters + 1]);
   return std::vector<double>(out, out + p.iters);
 }
 

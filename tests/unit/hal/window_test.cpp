@@ -48,24 +48,98 @@ TEST(Window, PushIsFreeOnWriteBackMemory) {
   EXPECT_TRUE(log.ev.empty());
 }
 
-// bulk_copy (behind OutboundWindow::write and InboundWindow::read for large copies) writes
-// exactly [dst, dst + n), whatever the sizes and the alignments of both ends.
-TEST(Window, BulkCopyWritesExactlyTheRangeAtEveryAlignment) {
-  constexpr size_t kMax = 3 * 1024 + 7;
-  std::vector<std::byte> src(kMax + 64), dst(kMax + 128);
+// Every copy variant this CPU runs, with and without streaming stores, writes exactly
+// [dst, dst + n) with the source's bytes, whatever the sizes and the alignments of both ends
+// (sizes around each variant's head, body and tail steps, up to past 4 KiB).
+struct VariantCase {
+  CopyVariant variant;
+  bool streaming;
+};
+
+class CopyVariants : public ::testing::TestWithParam<VariantCase> {};
+
+TEST_P(CopyVariants, WriteExactlyTheRangeAtEveryAlignment) {
+  const VariantCase vc = GetParam();
+  if (!copy_supported(vc.variant))
+    GTEST_SKIP() << to_string(vc.variant) << " is not supported by this CPU (or by this build)";
+  constexpr size_t kMax = 4 * 1024 + 129;
+  std::vector<std::byte> src(kMax + 64), dst(kMax + 192);
   for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<std::byte>(i * 7 + 1);
-  for (size_t n : {kBulkCopyMin, kBulkCopyMin + 1, size_t{1000}, size_t{1024}, size_t{2047}, kMax}) {
-    for (size_t so : {0, 1, 8, 31, 33}) {
-      for (size_t doff : {0, 1, 16, 32, 63}) {
+  for (size_t n : {kBulkCopyMin, kBulkCopyMin + 1, size_t{575}, size_t{639}, size_t{1000}, size_t{1024},
+                   size_t{2047}, size_t{4096}, kMax}) {
+    for (size_t so = 0; so < 64; so += (so < 8 ? 1 : 9)) {
+      for (size_t doff = 0; doff < 64; doff += (doff < 8 ? 1 : 7)) {
         std::fill(dst.begin(), dst.end(), std::byte{0xEE});
-        bulk_copy(dst.data() + 32 + doff, src.data() + so, n);
+        copy_with(vc.variant, vc.streaming, dst.data() + 64 + doff, src.data() + so, n);
         for (size_t i = 0; i < dst.size(); ++i) {
-          const bool inside = i >= 32 + doff && i < 32 + doff + n;
-          const std::byte want = inside ? src[so + i - 32 - doff] : std::byte{0xEE};
-          ASSERT_EQ(dst[i], want) << "n=" << n << " src+" << so << " dst+" << doff << " byte " << i;
+          const bool inside = i >= 64 + doff && i < 64 + doff + n;
+          const std::byte want = inside ? src[so + i - 64 - doff] : std::byte{0xEE};
+          ASSERT_EQ(dst[i], want) << to_string(vc.variant) << (vc.streaming ? " streaming" : "") << " n=" << n
+                                  << " src+" << so << " dst+" << doff << " byte " << i;
         }
       }
     }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryVariant, CopyVariants,
+                         ::testing::Values(VariantCase{CopyVariant::kAvx512, false},
+                                           VariantCase{CopyVariant::kAvx512, true},
+                                           VariantCase{CopyVariant::kAvx2, false}, VariantCase{CopyVariant::kAvx2, true},
+                                           VariantCase{CopyVariant::kSse2, false}, VariantCase{CopyVariant::kSse2, true},
+                                           VariantCase{CopyVariant::kMovsb, false},
+                                           VariantCase{CopyVariant::kPortable, false}),
+                         [](const ::testing::TestParamInfo<VariantCase>& p) {
+                           return std::string(to_string(p.param.variant)) + (p.param.streaming ? "_nt" : "");
+                         });
+
+// bulk_copy() (behind OutboundWindow::write and InboundWindow::read for large copies) runs the
+// current choice: streaming stores from nt_min bytes on.
+TEST(Copy, BulkCopyFollowsTheChoiceAndItsStreamingThreshold) {
+  const CopyChoice saved = copy_choice();
+  std::vector<std::byte> src(8192), dst(8192);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<std::byte>(i * 13 + 5);
+  for (CopyVariant v : {CopyVariant::kAvx512, CopyVariant::kAvx2, CopyVariant::kSse2, CopyVariant::kMovsb,
+                        CopyVariant::kPortable}) {
+    if (!copy_supported(v)) continue;
+    set_copy_choice(CopyChoice{v, 4096, ""});
+    for (size_t n : {size_t{600}, size_t{4096}, size_t{8000}}) {
+      std::fill(dst.begin(), dst.end(), std::byte{0});
+      bulk_copy(dst.data() + 3, src.data(), n);
+      EXPECT_TRUE(std::equal(src.begin(), src.begin() + static_cast<long>(n), dst.begin() + 3)) << to_string(v) << n;
+      EXPECT_EQ(dst[3 + n], std::byte{0});
+    }
+  }
+  set_copy_choice(saved);
+}
+
+// The setting: PBX_COPY forces a variant, an unsupported or unknown one falls back to the
+// default with a note that names it, PBX_COPY_NT_MIN sets the streaming threshold.
+TEST(Copy, TheSettingForcesAVariantOrSaysWhyNot) {
+  ::setenv("PBX_COPY", "sse2", 1);
+  ::setenv("PBX_COPY_NT_MIN", "65536", 1);
+  CopyChoice c = copy_choice_from_env();
+  if (copy_supported(CopyVariant::kSse2)) {
+    EXPECT_EQ(c.variant, CopyVariant::kSse2);
+    EXPECT_STREQ(c.note, "");
+  }
+  EXPECT_EQ(c.nt_min, 65536u);
+  ::setenv("PBX_COPY", "warp-drive", 1);
+  c = copy_choice_from_env();
+  EXPECT_EQ(c.variant, default_copy_choice().variant);
+  EXPECT_NE(std::string(c.note).find("PBX_COPY is unknown"), std::string::npos);
+  ::setenv("PBX_COPY", "auto", 1);
+  ::unsetenv("PBX_COPY_NT_MIN");
+  c = copy_choice_from_env();
+  EXPECT_EQ(c.variant, default_copy_choice().variant);
+  EXPECT_EQ(c.nt_min, 0u);
+  ::unsetenv("PBX_COPY");
+  // The default: the widest vector copy this CPU runs.
+  const CopyVariant d = default_copy_choice().variant;
+  if (copy_supported(CopyVariant::kAvx512)) {
+    EXPECT_EQ(d, CopyVariant::kAvx512);
+  } else if (copy_supported(CopyVariant::kAvx2)) {
+    EXPECT_EQ(d, CopyVariant::kAvx2);
   }
 }
 

@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "pbx/base/barrier.h"
+#include "pbx/hal/copy.h"
 #include "pbx/hal/types.h"
 
 namespace pbx::hal {
@@ -39,13 +40,8 @@ class AccessRecorder {
   virtual void on_read(size_t offset, size_t len) = 0;
 };
 
-// Copies of at least kBulkCopyMin bytes into and out of windows, with vector moves and never
-// with `rep movsb`, which glibc's memcpy picks for large sizes: on AMD Zen (measured on this
-// project's CI machine kind, a VM) it ran 10x slower between the page-aligned buffers that
-// pool blocks and message buffers usually are.
-// Smaller copies go to memcpy, which moves them with vector registers.
-inline constexpr size_t kBulkCopyMin = 512;
-void bulk_copy(void* dst, const void* src, size_t n) noexcept;
+// Copies into and out of windows: small ones with memcpy, large ones with bulk_copy() in the
+// variant that fits the CPU (pbx/hal/copy.h).
 inline void window_copy(void* dst, const void* src, size_t n) noexcept {
   if (n < kBulkCopyMin) std::memcpy(dst, src, n);
   else bulk_copy(dst, src, n);
