@@ -28,6 +28,7 @@ MessageView& MessageView::operator=(MessageView&& o) noexcept {
   tag_ = o.tag_;
   channel_ = o.channel_;
   seq_ = o.seq_;
+  slots_ = o.slots_;
   sender_ = o.sender_;
   held_ = std::exchange(o.held_, nullptr);
   if (o.ptr_ == o.inline_) {  // an inline message lives inside the view: move the bytes

@@ -277,7 +277,9 @@ class EndpointImpl {
   Fast poll_fast(Rank src, std::span<std::byte> buf, RecvInfo& info) noexcept;
   Result<RecvInfo> recv_wait(std::span<std::byte> buf, Rank src, bool blocking) noexcept;
   RxChannel& rx_channel(Rank src) noexcept { return rx_[size_t{src.node} * ppn_ + src.local]; }
-  Peek peek(RxChannel& ch, wire::Indicator& ind) noexcept;
+  Peek peek(RxChannel& ch, wire::Indicator& ind) noexcept { return peek_at(ch, ch.expected, ind); }
+  // The indicator of sequence number `seq` (at most a postbox ahead of ch.expected).
+  Peek peek_at(RxChannel& ch, uint64_t seq, wire::Indicator& ind) noexcept;
   // The next message of `ch` for `want` (rx_held.cpp has the held and partial parts).
   Took take(RxChannel& ch, Want want, std::span<std::byte> buf, RecvInfo& info, MessageView* view, Error& err) noexcept;
   // The next message from `src`, or from any channel in round-robin order.
@@ -314,6 +316,9 @@ class EndpointImpl {
                  Error& err) noexcept;
   Took start_partial(RxChannel& ch, const wire::Indicator& ind, Want want, std::span<std::byte> buf, RecvInfo& info,
                      MessageView* view, Error& err) noexcept;
+  // A view of a message in pieces that fits one CTS region, borrowed in place once every piece
+  // has landed (kNothing until then; the pieces stay in the postbox).
+  Took view_pieces(RxChannel& ch, const wire::Indicator& first, MessageView& view, Error& err) noexcept;
   Took pull_pieces(RxChannel& ch, Want want, std::span<std::byte> buf, RecvInfo& info, MessageView* view,
                    Error& err) noexcept;
   bool park(RxChannel& ch) noexcept;

@@ -54,15 +54,16 @@ Result<RecvInfo> EndpointImpl::peer_gone_error(Rank src, const char* op) noexcep
 
 // ---- reading one indicator -------------------------------------------------------------
 
-// Looks at the next slot of `ch`'s postbox. kReady: a whole, bounds-checked indicator is in
-// `ind`. kNone: nothing there yet (or not every word has landed). kBad: garbage (reported).
-Peek EndpointImpl::peek(RxChannel& ch, Indicator& ind) noexcept {
-  const size_t off = static_cast<size_t>(ch.expected & slots_mask_) * wire::kLine;
+// Looks at the slot of sequence number `seq` in `ch`'s postbox. kReady: a whole, bounds-checked
+// indicator is in `ind`. kNone: nothing there yet (or not every word has landed). kBad: garbage
+// (reported).
+Peek EndpointImpl::peek_at(RxChannel& ch, uint64_t seq, Indicator& ind) noexcept {
+  const size_t off = static_cast<size_t>(seq & slots_mask_) * wire::kLine;
   uint64_t w[8];
   // Acquire: pairs with the sender's release store of word 0 in publish(); the other words
   // are read after it, and each carries its own check byte.
   w[0] = ch.slots.load64_acquire(off);
-  const uint8_t check = wire::check_byte(ch.expected, slots_log2_);
+  const uint8_t check = wire::check_byte(seq, slots_log2_);
   if (wire::check_of(w[0]) != check) return Peek::kNone;
   for (size_t i = 1; i < 8; ++i) w[i] = ch.slots.load64(off + 8 * i);
   wire::Refusal why;
@@ -106,6 +107,7 @@ void EndpointImpl::fill_view(MessageView& v, const RxChannel& ch, uint32_t tag, 
   v.size_ = size;
   v.channel_ = shape().flat(ch.src);
   v.seq_ = seq;
+  v.slots_ = 1;
   v.sender_ = ch.sender;
   v.held_ = held;
   if (held != nullptr) v.ptr_ = held->data.get();
@@ -215,7 +217,11 @@ Took EndpointImpl::take_indicator(RxChannel& ch, const Indicator& ind, Want want
     info = RecvInfo{ch.src, ind.tag, ind.total};
     return Took::kDelivered;
   }
-  if (ind.kind == wire::Kind::kPiece) return start_partial(ch, ind, want, buf, info, view, err);
+  if (ind.kind == wire::Kind::kPiece) {
+    if (want == Want::kView && ind.total <= config().cts && config().cts_slices < layout_.slots())
+      return view_pieces(ch, ind, *view, err);
+    return start_partial(ch, ind, want, buf, info, view, err);
+  }
   if (want == Want::kCopy && buf.size() < ind.total) {
     err = buffer_too_small(ch, ind.total, buf.size());
     return Took::kError;
@@ -546,6 +552,7 @@ void EndpointImpl::release(MessageView& v) noexcept {
   RxChannel& ch = rx_[v.channel_];
   if (ch.sender != v.sender_) return;  // the sender was restarted since: its old memory is not ours to release
   --ch.views_out;
+  for (uint32_t k = 1; k < v.slots_; ++k) mark_released(ch, v.seq_ + k);  // a message in pieces: every slot
   release_seq(ch, v.seq_);
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 
+#include "checksum.h"
 #include "endpoint_impl.h"
 
 namespace pbx::detail {
@@ -101,6 +102,56 @@ Took EndpointImpl::start_partial(RxChannel& ch, const wire::Indicator& ind, Want
   p.first_seq = ch.expected;
   refresh_slow(ch);
   return pull_pieces(ch, want, buf, info, view, err);
+}
+
+Took EndpointImpl::view_pieces(RxChannel& ch, const wire::Indicator& first, MessageView& v, Error& err) noexcept {
+  const uint64_t piece = config().piece_size();
+  const auto n = static_cast<uint32_t>((first.total + piece - 1) / piece);
+  bool sum_ok = true;
+  for (uint32_t k = 0; k < n; ++k) {
+    wire::Indicator ind = first;
+    if (k != 0) {
+      const Peek pk = peek_at(ch, ch.expected + k, ind);
+      if (pk != Peek::kReady) return Took::kNothing;  // not landed yet (kBad was reported)
+      // Piece k of the same message, in slice k of the same region: anything else means its
+      // sender gave up on it (its send failed) and went on with a new message.
+      if (ind.kind != wire::Kind::kPiece || ind.msg_off != k * piece || ind.total != first.total ||
+          ind.tag != first.tag || ind.pool_off != first.pool_off + k * piece) {
+        for (uint32_t j = 0; j < k; ++j) consume(ch, wire::flag::kAckNow);
+        ++stats_.partials_dropped;
+        err = make_error(Errc::kCancelled,
+                         "recv_view: the message of %llu bytes (tag %u) from rank (%u, %u) was cut short by its sender "
+                         "(its send failed or timed out) after %u pieces; it was dropped",
+                         static_cast<unsigned long long>(first.total), first.tag, ch.src.node, ch.src.local, k);
+        return Took::kError;
+      }
+    }
+    if ((ind.checksum & wire::kChecksumPresent) != 0 &&
+        crc32c(ch.pool.at(ind.pool_off), ind.len) != static_cast<uint32_t>(ind.checksum))
+      sum_ok = false;
+  }
+  from_peer_barrier();  // the payload loads above come before the incarnation load below
+  if (sender_restarted(ch)) {
+    reset_rx_channel(ch);
+    return Took::kNothing;
+  }
+  if (!sum_ok) {
+    for (uint32_t k = 0; k < n; ++k) consume(ch, wire::flag::kAckNow);
+    ++ch.taken;
+    err = checksum_error(ch, first.total, first.tag, "recv_view");
+    return Took::kError;
+  }
+  fill_view(v, ch, first.tag, first.total, ch.expected, nullptr);
+  v.ptr_ = ch.pool.at(first.pool_off);  // zero-copy: the region stays the view's until released
+  v.slots_ = n;
+  ch.expected += n;  // released by release()
+  ++ch.taken;
+  ++ch.views_out;
+  ch.ack_now = true;  // its sender waits for this region to send more
+  ++stats_.rx_msgs;
+  stats_.rx_bytes += first.total;
+  stats_.rx_pieces += n;
+  return Took::kDelivered;
 }
 
 // Copies the pieces of `ch`'s message that have arrived. kPending: more are to come;

@@ -481,7 +481,7 @@ Result<SendRequest*> EndpointImpl::start_request(TxChannel& ch, std::span<const 
   ch.fast_until = 0;  // later sends on this channel wait their turn (slow path)
   r.in_use = true;
   r.done = false;
-  r.large = msg.size() > config().cts;
+  r.large = msg.size() > config().piece_size();
   r.region_held = false;
   r.error = Errc::kCancelled;
   r.error_message.clear();
@@ -611,7 +611,7 @@ Result<void> EndpointImpl::send(Rank dst, std::span<const std::byte> msg, uint32
 Result<void> EndpointImpl::send_slow(Rank dst, std::span<const std::byte> msg, uint32_t tag) noexcept {
   auto ch = tx_channel(dst, msg, "send");
   if (!ch) return tl::unexpected(ch.error());
-  if (msg.size() > config().cts) {
+  if (msg.size() > config().piece_size()) {
     auto h = isend(dst, msg, tag);
     if (!h) return tl::unexpected(h.error());
     return wait(*h);

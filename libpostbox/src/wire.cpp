@@ -60,7 +60,7 @@ Decode decode_indicator(const uint64_t (&w)[8], uint8_t check, const IndicatorLi
   out.msg_off = w[3] & kLow56;
   out.total = w[4] & kLow56;
   if (out.len == 0 || out.len > lim.piece_size) return refuse(why, "piece length", out.len, lim.piece_size);
-  if (out.total <= lim.cts || out.total > lim.max_message) return refuse(why, "message length", out.total, lim.max_message);
+  if (out.total <= lim.piece_size || out.total > lim.max_message) return refuse(why, "message length", out.total, lim.max_message);
   const bool last = (h.flags & flag::kLastPiece) != 0;
   if (out.msg_off > out.total || out.len > out.total - out.msg_off || last != (out.msg_off + out.len == out.total))
     return refuse(why, "piece offset", out.msg_off, out.total);

@@ -51,13 +51,15 @@ struct PBX_API Config {
   uint64_t pool_size = 8ull << 20;        // multiple of block_size, 64 KiB..4 GiB
   // Allocation unit of the pool.
   uint32_t block_size = 1024;             // power of two, 64..1 MiB
-  // Cyclic transaction size: the most pool memory one message uses at a time. Larger messages
-  // travel in pieces, and the memory of a piece is reused for a later piece once acknowledged.
-  // Pieces pipeline: the receiver copies one out while the sender writes the next, in memory
-  // that stays in cache.
-  uint64_t cts = 256ull << 10;            // multiple of block_size * cts_slices, <= pool_size / 2
-  // A message above the CTS is cut into pieces of cts / cts_slices bytes, that many in flight.
-  uint32_t cts_slices = 4;                // 1..64
+  // Cyclic transaction size: the most pool memory one message uses at a time, a region of
+  // cts_slices slices. send() and isend() cut a message above one slice (cts / cts_slices) into
+  // pieces of a slice, piece i into slice i % cts_slices: the receiver copies one out while the
+  // sender writes the next (pipelined, for latency); above the CTS a slice is reused for a later
+  // piece once acknowledged. try_send() sends up to the CTS whole. 1 MiB in 16 pieces of 64 KiB
+  // was the fastest here for streaming and ping-pong alike (pbx-perf --variant PBX_CTS=...).
+  uint64_t cts = 1ull << 20;              // multiple of block_size * cts_slices, <= pool_size / 2
+  // Slices of the CTS region: pieces in flight, and the piece size (cts / cts_slices).
+  uint32_t cts_slices = 16;               // 1..64
   // Messages up to this size travel inside the 64-byte indicator line (no pool, no fence).
   uint32_t inline_max = 49;               // 0..49
   // Each postbox has a payload ring of this many bytes next to its slots: messages above

@@ -86,10 +86,11 @@ struct LostMessages {
 
 // A received message borrowed in place (zero-copy). Valid until released (destruction or
 // Endpoint::release); its memory is handed back to the sender only then. Must not outlive
-// its Endpoint. Messages above the CTS arrive in pieces: a view of one is a copy the endpoint
-// assembles in its own memory (as are messages it drained while blocked in a send). A view
-// into the pool of a sender that dies and is restarted may change under the reader: copy what
-// must outlive its sender (recv()).
+// its Endpoint. A message in pieces that fits the CTS lies in one region of the sender's pool
+// and is borrowed in place once its last piece has landed; a message above the CTS reuses the
+// region's slices, so a view of one is a copy the endpoint assembles in its own memory (as are
+// messages it drained while blocked in a send). A view into the pool of a sender that dies and
+// is restarted may change under the reader: copy what must outlive its sender (recv()).
 class PBX_API MessageView {
  public:
   MessageView() = default;
@@ -114,6 +115,7 @@ class PBX_API MessageView {
   uint32_t tag_ = 0;
   uint32_t channel_ = 0;
   uint64_t seq_ = 0;
+  uint32_t slots_ = 1;    // postbox slots the message took (its pieces), released together
   uint64_t sender_ = 0;   // the sender incarnation whose pool holds it
   void* held_ = nullptr;  // a message held in the endpoint's memory, owned by the view
   alignas(8) std::byte inline_[56] = {};  // inline messages are unpacked here
@@ -154,8 +156,8 @@ class PBX_API Endpoint {
 
   // ---- sending ------------------------------------------------------------------------
   // Sends `msg` to `dst`, waiting (polling) while the postbox or pool is full, up to
-  // config().timeout_ms. Messages above the CTS go in pieces; send() returns when the last
-  // piece is in the receiver's postbox.
+  // config().timeout_ms. Messages above a piece (cts / cts_slices) go in pieces; send() returns
+  // when the last piece is in the receiver's postbox.
   [[nodiscard]] Result<void> send(Rank dst, std::span<const std::byte> msg, uint32_t tag = 0) noexcept;
   // Sends if there is room now, else fails with Errc::kWouldBlock and sends nothing.
   // Messages above the CTS cannot be sent in one step: use send() or isend().

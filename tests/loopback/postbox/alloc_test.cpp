@@ -61,7 +61,7 @@ TEST(DataPath, AllocatesNothing) {
   phase = 1;
   for (int round = 0; round < 20; ++round)
     for (size_t i = 0; i < std::size(sizes); ++i) {
-      if (round % 2 == 0 || sizes[i] > cfg.cts) {
+      if (round % 2 == 0 || sizes[i] > cfg.cts) {  // views of everything up to the CTS: zero-copy
         auto g = eps[1].recv(b);
         if (!g || g->size != sizes[i]) ok = false;
       } else {

@@ -135,6 +135,39 @@ TEST(Api, ZeroCopyViewsPointIntoThePoolAndHoldMemoryUntilReleased) {
   EXPECT_EQ(acked(), 3u);
 }
 
+// A message in pieces that fits the CTS lies in one region of the pool, slice after slice:
+// a view borrows it in place (no copy, no allocation) and gives the region back when released.
+TEST(Api, AViewOfAMessageInPiecesWithinTheCtsIsBorrowedInItsPoolRegion) {
+  const JobShape shape{2, 1};
+  Config cfg;
+  auto job = make_job(shape, cfg);
+  auto eps = make_endpoints(job, shape, cfg);
+  auto& A = impl_of(eps[0]);
+  const auto big = pattern(300000, 0, 9);  // 5 pieces of 64 KiB (the last one shorter)
+  ASSERT_TRUE(eps[0].send(Rank{1, 0}, bytes(big), 9));
+  EXPECT_EQ(eps[0].stats().tx_pieces, 5u);
+  auto v = eps[1].recv_view();
+  ASSERT_TRUE(v) << v.error().message();
+  EXPECT_EQ(v->size(), big.size());
+  EXPECT_EQ(v->tag(), 9u);
+  EXPECT_TRUE(std::equal(big.begin(), big.end(), v->data().begin()));
+  auto in = *impl_of(eps[1]).device().local_mw(hal::NodeIdx(0));
+  EXPECT_GE(v->data().data(), in.data()) << "borrowed in place, in the sender's pool";
+  EXPECT_LT(v->data().data() + v->size(), in.data() + in.size());
+  EXPECT_EQ(eps[1].stats().held_messages, 0u) << "not assembled in the endpoint's memory";
+  auto spy = *hal::LoopbackDevice::open(job.spec().name, hal::NodeIdx(0));
+  const auto L = *detail::Layout::compute(shape, cfg, 0);
+  auto acked = [&] {
+    return wire::ack_count(spy->local_mw(hal::NodeIdx(1))->load64(L.ack_off(0, 0) + wire::ack::kReleased));
+  };
+  ASSERT_FALSE(eps[1].try_recv_view());  // idle acknowledgements: the region is still borrowed
+  EXPECT_EQ(acked(), 0u);
+  EXPECT_EQ(A.blocks_held(Rank{1, 0}), cfg.cts / cfg.block_size);
+  eps[1].release(*v);
+  ASSERT_FALSE(eps[1].try_recv_view());
+  EXPECT_EQ(acked(), 5u) << "every piece's slot released: the region is free again";
+}
+
 TEST(Api, InlineViewsSurviveBeingMoved) {
   const JobShape shape{2, 1};
   auto job = make_job(shape);

@@ -23,7 +23,9 @@ TEST(PostboxBasic, EverySizeClassArrivesIntactAndInOrder) {
   ASSERT_EQ(eps.size(), 2u);
   Endpoint& a = eps[0];
   Endpoint& b = eps[1];
-  const size_t sizes[] = {0, 1, 8, 48, 49, 50, 64, 1000, 4096, 65536, 256u << 10, (256u << 10) + 1, 3u << 20};
+  // Inline, payload ring, pool (up to a piece: 16 KiB here), pieces within one CTS region and
+  // pieces that reuse the region's slices.
+  const size_t sizes[] = {0, 1, 8, 48, 49, 50, 64, 1000, 4096, 10000, 65536, 256u << 10, (256u << 10) + 1, 3u << 20};
   std::vector<std::byte> buf(4u << 20);
   uint64_t i = 0;
   for (size_t sz : sizes) {

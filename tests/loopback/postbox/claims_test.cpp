@@ -133,6 +133,7 @@ TEST(Claims, c4_c5_SizeDecidesInlineRingPoolPiecesOrRejection) {
   const JobShape shape{2, 1};
   Config cfg;
   cfg.cts = 64u << 10;
+  cfg.cts_slices = 4;  // pieces of 16 KiB
   cfg.max_message = 1u << 20;
   auto job = make_job(shape, cfg);
   auto eps = make_endpoints(job, shape, cfg);
@@ -141,8 +142,10 @@ TEST(Claims, c4_c5_SizeDecidesInlineRingPoolPiecesOrRejection) {
   EXPECT_EQ(a.stats().tx_inline, 1u);
   ASSERT_TRUE(a.send(Rank{1, 0}, bytes(pattern(cfg.ring_max, 0, 4)))); // in the postbox's payload ring
   EXPECT_EQ(a.stats().tx_ring, 1u);
-  ASSERT_TRUE(a.send(Rank{1, 0}, bytes(pattern(64u << 10, 0, 1)))); // fits the segment whole (c4)
+  ASSERT_TRUE(a.send(Rank{1, 0}, bytes(pattern(16u << 10, 0, 5))));  // up to a piece: whole, in the pool
   EXPECT_EQ(a.stats().tx_pool, 1u);
+  ASSERT_TRUE(a.try_send(Rank{1, 0}, bytes(pattern(64u << 10, 0, 1)))); // try_send: whole up to the CTS (c4)
+  EXPECT_EQ(a.stats().tx_pool, 2u);
   EXPECT_EQ(a.stats().tx_pieces, 0u);
   // Above the set size (the CTS) it does not go in whole (c5): try_send refuses it...
   auto big = pattern((64u << 10) + 1, 0, 2);
@@ -156,13 +159,11 @@ TEST(Claims, c4_c5_SizeDecidesInlineRingPoolPiecesOrRejection) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), Errc::kMessageTooLarge);
   EXPECT_NE(r.error().message().find("max_message"), std::string::npos);
-  EXPECT_EQ(a.stats().tx_msgs, 3u);
+  EXPECT_EQ(a.stats().tx_msgs, 4u);
   // send() takes the CTS-plus-one message in pieces.
   std::thread t([&] { EXPECT_TRUE(a.send(Rank{1, 0}, bytes(big))); });
   auto b = buffer();
-  ASSERT_TRUE(eps[1].recv(b));
-  ASSERT_TRUE(eps[1].recv(b));
-  ASSERT_TRUE(eps[1].recv(b));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(eps[1].recv(b));
   auto got = eps[1].recv(b);
   t.join();
   ASSERT_TRUE(got);

@@ -273,7 +273,7 @@ TEST(Faults, AStoppedSenderNeverStallsTryRecvOrOtherSenders) {
   cfg.timeout_ms = 60000;
   auto job = make_job(shape, cfg);
   Signal up0, up1, go;
-  constexpr size_t kLarge = 1u << 20;
+  constexpr size_t kLarge = 3u << 20;  // above the CTS: the sender needs acknowledgements to finish it
   const pid_t stopper = spawn_rank(job, shape, Rank{0, 0}, cfg, up0, [](Endpoint& ep) {
     const auto msg = pattern(kLarge, 0, 1);
     auto h = ep.isend(Rank{1, 0}, bytes(msg), 1);
