@@ -50,7 +50,10 @@ Result<void> Config::validate() const {
     return bad("cts", cts,
                "use a multiple of block_size * cts_slices, at most pool_size / 2 (so that a large message "
                "never takes the whole pool)");
-  if (inline_max > wire::kInlineCapacity) return bad("inline_max", inline_max, "use 0..49 (bytes in a 64-byte line)");
+  if (inline_max > wire::kInlineLimit)
+    return bad("inline_max", inline_max, "use 0..441 (the indicator line and up to 7 lines after it)");
+  if (wire::inline_lines(inline_max) > postbox_slots / 2)
+    return bad("inline_max", inline_max, "use a size whose lines (49 bytes, then 56 per line) fill at most half the postbox");
   if (!is_pow2(ring_size) || ring_size < (4u << 10) || ring_size > (64ull << 20))
     return bad("ring_size", ring_size, "use a power of two in 4 KiB..64 MiB");
   if (ring_max > ring_size / 4)

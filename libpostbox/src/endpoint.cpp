@@ -32,7 +32,7 @@ MessageView& MessageView::operator=(MessageView&& o) noexcept {
   sender_ = o.sender_;
   held_ = std::exchange(o.held_, nullptr);
   if (o.ptr_ == o.inline_) {  // an inline message lives inside the view: move the bytes
-    std::memcpy(inline_, o.inline_, sizeof inline_);
+    std::memcpy(inline_, o.inline_, size_);
     ptr_ = inline_;
   } else {
     ptr_ = o.ptr_;

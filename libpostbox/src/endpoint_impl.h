@@ -287,7 +287,16 @@ class EndpointImpl {
                  RxChannel** from) noexcept;
   Took take_indicator(RxChannel& ch, const wire::Indicator& ind, Want want, std::span<std::byte> buf,
                       RecvInfo& info, MessageView* view, Error& err) noexcept;
-  void consume(RxChannel& ch, uint8_t flags) noexcept;
+  // Marks the next `slots` sequence numbers of `ch` (one message) as taken.
+  void consume(RxChannel& ch, uint8_t flags, uint32_t slots = 1) noexcept;
+  // Unpacks line k of an n-byte inline message from slot `seq` of `ch` into dst; false if a
+  // word of it has not landed yet.
+  bool unpack_line(const RxChannel& ch, uint64_t seq, size_t n, size_t k, std::byte* dst) const noexcept;
+  // Whether every continuation line of the inline message whose indicator is next in `ch` has
+  // landed (a message of one line: always).
+  bool inline_landed(const RxChannel& ch, size_t n) const noexcept;
+  // Unpacks the inline message whose indicator `ind` is next in `ch` (every line landed).
+  void unpack_inline(const RxChannel& ch, const wire::Indicator& ind, std::byte* dst) const noexcept;
   void release_seq(RxChannel& ch, uint64_t seq) noexcept;
   void mark_released(RxChannel& ch, uint64_t seq) noexcept;
   Error buffer_too_small(const RxChannel& ch, uint64_t size, size_t have) const;
@@ -372,6 +381,9 @@ class EndpointImpl {
   Result<void> wait_check(uint64_t deadline, Rank peer, const char* op, const char* waiting_for) noexcept;
   uint64_t deadline_from_now() const noexcept { return now_ns() + uint64_t{config().timeout_ms} * 1'000'000; }
 
+  // Where sequence number `seq` lies in a postbox's slots (sender's and receiver's alike).
+  size_t slot_off(uint64_t seq) const noexcept { return static_cast<size_t>(seq & slots_mask_) * wire::kLine; }
+
   // Hot copies of layout values.
   uint16_t nodes_ = 0, ppn_ = 0;
   uint32_t slots_mask_ = 0, half_slots_ = 0, inline_max_ = 0, ack_batch_ = 0;
@@ -434,16 +446,19 @@ class EndpointImpl {
   std::vector<hal::OutboundWindow> beacon_lines_;  // our presence line in every node (no recorder)
 };
 
-// Marks the next indicator of `ch` as taken, and acknowledges in batches (c32); in the header
-// because the hot receive path and the cold ones (rx_held.cpp) share it.
-[[gnu::always_inline]] inline void EndpointImpl::consume(RxChannel& ch, uint8_t flags) noexcept {
-  const uint64_t seq = ch.expected++;
+// Marks the next message of `ch` (its `slots` sequence numbers) as taken, and acknowledges in
+// batches (c32); in the header because the hot receive path and the cold ones (rx_held.cpp)
+// share it.
+[[gnu::always_inline]] inline void EndpointImpl::consume(RxChannel& ch, uint8_t flags, uint32_t slots) noexcept {
+  const uint64_t seq = ch.expected;
+  ch.expected += slots;
   if ((flags & wire::flag::kAckNow) != 0) ch.ack_now = true;
   if (seq != ch.released || ch.out_of_order != 0) [[unlikely]] {
-    release_seq(ch, seq);
+    for (uint32_t k = 1; k < slots; ++k) mark_released(ch, seq + k - 1);
+    release_seq(ch, seq + slots - 1);
     return;
   }
-  ++ch.released;  // in order, nothing borrowed: the common case
+  ch.released += slots;  // in order, nothing borrowed: the common case
   if (ch.ack_now || ch.released - ch.acked >= ack_batch_) write_ack(ch);
 }
 

@@ -6,7 +6,7 @@ namespace pbx::detail {
 
 namespace {
 constexpr size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
-constexpr uint32_t kWireVersion = 2;  // 2: payload rings
+constexpr uint32_t kWireVersion = 3;  // 2: payload rings; 3: inline messages over several lines
 
 uint64_t fnv1a(uint64_t h, uint64_t v) {
   for (int i = 0; i < 8; ++i) {

@@ -58,7 +58,7 @@ Result<RecvInfo> EndpointImpl::peer_gone_error(Rank src, const char* op) noexcep
 // indicator is in `ind`. kNone: nothing there yet (or not every word has landed). kBad: garbage
 // (reported).
 Peek EndpointImpl::peek_at(RxChannel& ch, uint64_t seq, Indicator& ind) noexcept {
-  const size_t off = static_cast<size_t>(seq & slots_mask_) * wire::kLine;
+  const size_t off = slot_off(seq);
   uint64_t w[8];
   // Acquire: pairs with the sender's release store of word 0 in publish(); the other words
   // are read after it, and each carries its own check byte.
@@ -76,6 +76,38 @@ Peek EndpointImpl::peek_at(RxChannel& ch, uint64_t seq, Indicator& ind) noexcept
   // sender made between the payload and the indicator).
   from_peer_barrier();
   return Peek::kReady;
+}
+
+bool EndpointImpl::unpack_line(const RxChannel& ch, uint64_t seq, size_t n, size_t k, std::byte* dst) const noexcept {
+  const size_t off = slot_off(seq);
+  const uint8_t check = wire::check_byte(seq, slots_log2_);
+  // One 64-byte load where the CPU has the vector codec; else word by word. Either way after
+  // the acquire load of the indicator's word 0 (by the caller), every word checked on its own.
+  if (wire::kVectorInlineCodec)
+    return wire::unpack_inline_line_avx512(ch.slots.at(off), n, k, check, dst);
+  uint64_t w[8];
+  for (size_t i = 0; i < 8; ++i) w[i] = ch.slots.load64(off + 8 * i);
+  return wire::unpack_inline_line(w, n, k, check, dst);
+}
+
+void EndpointImpl::unpack_inline(const RxChannel& ch, const Indicator& ind, std::byte* dst) const noexcept {
+  // Line 0 is in ind.words, checked by decode_indicator(); the others were checked by
+  // inline_landed() and cannot change before they are released.
+  (void)wire::unpack_inline_line(ind.words, ind.len, 0, wire::check_byte(ch.expected, slots_log2_), dst);
+  for (size_t k = 1; k < wire::inline_lines(ind.len); ++k) (void)unpack_line(ch, ch.expected + k, ind.len, k, dst);
+}
+
+bool EndpointImpl::inline_landed(const RxChannel& ch, size_t n) const noexcept {
+  const size_t lines = wire::inline_lines(n);
+  for (size_t k = 1; k < lines; ++k) {
+    const uint64_t seq = ch.expected + k;
+    const size_t off = slot_off(seq);
+    const uint8_t check = wire::check_byte(seq, slots_log2_);
+    const size_t words = wire::inline_words(wire::inline_span(n, k).count);
+    for (size_t i = 0; i < words; ++i)
+      if (wire::check_of(ch.slots.load64(off + 8 * i)) != check) return false;
+  }
+  return true;
 }
 
 // Copies the payload `ind` points to into dst and checks it: its checksum (when the sender
@@ -177,9 +209,9 @@ bool EndpointImpl::others_waiting(const RxChannel* except) const noexcept {
   for (const RxChannel* ch : active_) {
     if (ch == except || !ch->active || ch->state == ChannelState::kCorrupt) continue;
     if (ch->held) return true;
-    const size_t off = static_cast<size_t>(ch->expected & slots_mask_) * wire::kLine;
     // Acquire: pairs with the sender's release store of word 0 in publish().
-    if (wire::check_of(ch->slots.load64_acquire(off)) == wire::check_byte(ch->expected, slots_log2_)) return true;
+    if (wire::check_of(ch->slots.load64_acquire(slot_off(ch->expected))) == wire::check_byte(ch->expected, slots_log2_))
+      return true;
   }
   return false;
 }
@@ -203,6 +235,7 @@ Took EndpointImpl::take(RxChannel& ch, Want want, std::span<std::byte> buf, Recv
     if (!ch.active || ch.state == ChannelState::kCorrupt) return Took::kNothing;
     Indicator ind;
     if (peek(ch, ind) != Peek::kReady) return Took::kNothing;  // (kBad was reported)
+    if (ind.kind == wire::Kind::kInline && !inline_landed(ch, ind.len)) return Took::kNothing;  // not yet whole
     if (ind.kind == wire::Kind::kPiece && ind.msg_off != 0) {  // its message's receive was given up
       consume(ch, ind.flags);
       continue;
@@ -239,8 +272,14 @@ Took EndpointImpl::take_indicator(RxChannel& ch, const Indicator& ind, Want want
     MessageView& v = *view;
     fill_view(v, ch, ind.tag, ind.len, ch.expected, nullptr);
     if (ind.kind == wire::Kind::kInline) {
-      wire::unpack_inline(ind.words, ind.len, v.inline_);
+      unpack_inline(ch, ind, v.inline_);
       v.ptr_ = v.inline_;
+      v.slots_ = 0;  // a copy inside the view: its slots go back at once
+      consume(ch, ind.flags, static_cast<uint32_t>(wire::inline_lines(ind.len)));
+      ++ch.taken;
+      ++stats_.rx_msgs;
+      stats_.rx_bytes += ind.len;
+      return Took::kDelivered;
     } else {
       // Zero-copy: the message stays in the ring or pool until released.
       v.ptr_ = (ind.kind == wire::Kind::kRing ? ch.ring : ch.pool).at(ind.pool_off);
@@ -269,8 +308,10 @@ Took EndpointImpl::take_indicator(RxChannel& ch, const Indicator& ind, Want want
     return Took::kDelivered;
   }
   bool sum_ok = true;
+  uint32_t slots = 1;
   if (ind.kind == wire::Kind::kInline) {
-    wire::unpack_inline(ind.words, ind.len, dst);
+    unpack_inline(ch, ind, dst);
+    slots = static_cast<uint32_t>(wire::inline_lines(ind.len));
   } else {
     sum_ok = copy_checked(ch, ind, dst);
     if (sender_restarted(ch)) {  // what we copied may be the new incarnation's
@@ -278,7 +319,7 @@ Took EndpointImpl::take_indicator(RxChannel& ch, const Indicator& ind, Want want
       return Took::kNothing;
     }
   }
-  consume(ch, ind.flags);
+  consume(ch, ind.flags, slots);
   ++ch.taken;
   if (!sum_ok) {
     err = checksum_error(ch, ind.len, ind.tag, "recv");
@@ -328,44 +369,28 @@ Took EndpointImpl::take_from(Rank src, Want want, std::span<std::byte> buf, Recv
 
 // ---- the fast path ---------------------------------------------------------------------
 
-namespace {
-// The portable inline decode: checks words 1..inline_words(n) of the line at `off` against
-// `check` and unpacks n bytes into dst. Out of line: its buffers stay off the fast path's frame.
-[[gnu::noinline]] bool unpack_inline_scalar(const hal::InboundWindow& slots, size_t off, uint64_t w0, size_t n,
-                                            uint8_t check, std::byte* dst) noexcept {
-  uint64_t w[8];
-  w[0] = w0;
-  const size_t nw = wire::inline_words(n);
-  for (size_t i = 1; i <= nw; ++i) {
-    w[i] = slots.load64(off + 8 * i);  // ordered after the acquire load of word 0 (by the caller)
-    if (wire::check_of(w[i]) != check) return false;  // not every word has landed yet
-  }
-  wire::unpack_inline(w, n, dst);
-  return true;
-}
-}  // namespace
 
 // One look at `ch` for the common case, in few instructions: an inline or ring message that
 // fits `buf` and carries no checksum is delivered right here. kSlow: something else is there
 // (take() delivers it, or reports what is wrong with it).
 [[gnu::always_inline]] inline Fast EndpointImpl::recv_fast(RxChannel& ch, std::span<std::byte> buf,
                                                            RecvInfo& info) noexcept {
-  const size_t off = static_cast<size_t>(ch.expected & slots_mask_) * wire::kLine;
-  // Acquire: pairs with the sender's release store of word 0 in publish() / send_inline().
+  const size_t off = slot_off(ch.expected);
+  // Acquire: pairs with the sender's release store of word 0 in publish(); the loads of the
+  // message's words and lines below come after it.
   const uint64_t w0 = ch.slots.load64_acquire(off);
   const uint8_t check = wire::check_byte(ch.expected, slots_log2_);
   if (wire::check_of(w0) != check) return Fast::kNone;
   const wire::SlotHeader h = wire::decode_header(w0);
   uint64_t len;
+  uint32_t slots = 1;
   if (h.kind == wire::Kind::kInline) {
     if (h.inline_len > inline_max_ || h.inline_len > buf.size()) return Fast::kSlow;
-    // One 64-byte load after the acquire load of word 0; every word is checked on its own.
-    const bool whole = wire::kVectorInlineCodec
-                           ? wire::unpack_inline_avx512(reinterpret_cast<const uint64_t*>(ch.slots.at(off)),  // NOLINT
-                                                        h.inline_len, check, buf.data())
-                           : unpack_inline_scalar(ch.slots, off, w0, h.inline_len, check, buf.data());
-    if (!whole) return Fast::kNone;
     len = h.inline_len;
+    slots = static_cast<uint32_t>(wire::inline_lines(len));
+    // Line by line, every word checked on its own; a line not yet whole: look again later.
+    for (uint32_t k = 0; k < slots; ++k)
+      if (!unpack_line(ch, ch.expected + k, len, k, buf.data())) return Fast::kNone;
   } else if (h.kind == wire::Kind::kRing) {
     // Words 1..3 (loads ordered after the acquire above), each checked on its own.
     const uint64_t w1 = ch.slots.load64(off + 8), w2 = ch.slots.load64(off + 16), w3 = ch.slots.load64(off + 24);
@@ -387,7 +412,7 @@ namespace {
   // A line that a restarted sender wrote is not this sender's next message: its new
   // incarnation is in the segment header before any of its lines (loads stay in order).
   if (sender_restarted(ch)) [[unlikely]] return Fast::kSlow;
-  consume(ch, h.flags);
+  consume(ch, h.flags, slots);
   ++ch.taken;
   ++stats_.rx_msgs;
   stats_.rx_bytes += len;
@@ -549,6 +574,7 @@ void EndpointImpl::release(MessageView& v) noexcept {
     v.held_ = nullptr;
     return;
   }
+  if (v.slots_ == 0) return;  // a copy inside the view (inline): nothing to hand back
   RxChannel& ch = rx_[v.channel_];
   if (ch.sender != v.sender_) return;  // the sender was restarted since: its old memory is not ours to release
   --ch.views_out;

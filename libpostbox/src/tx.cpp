@@ -233,35 +233,33 @@ void EndpointImpl::charge_blocks(TxChannel& ch, uint32_t blocks) noexcept {
 }
 
 void EndpointImpl::publish(TxChannel& ch, const uint64_t (&w)[8], StoreKind kind) noexcept {
-  const size_t off = static_cast<size_t>(ch.head & slots_mask_) * wire::kLine;
   // Release: word 0 is stored after words 1..7 for the compiler and the CPU; pairs with the
-  // acquire load of word 0 in peek() / recv_fast(). (On a WC mapping the per-word
-  // check bytes, not this order, make the line safe to read.)
-  ch.slots.store_line(off, w, kind);
+  // acquire load of word 0 in peek_at() / recv_fast(). (On a WC mapping the per-word check
+  // bytes, not this order, make the line safe to read.)
+  ch.slots.store_line(slot_off(ch.head), w, kind);
   ch.slots.push();  // send the line out now on write-combining mappings
 }
 
-// A small message travels inside the indicator line itself (c2): no pool, no fence.
-[[gnu::always_inline]] inline void EndpointImpl::send_inline(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag, uint8_t flags) noexcept {
-  const uint8_t check = wire::check_byte(ch.head, slots_log2_);
-  const uint64_t header = wire::encode_header({wire::Kind::kInline, flags, static_cast<uint8_t>(n), tag}, check);
-  ch.shadow[ch.head & slots_mask_] = SlotShadow{0, 0, true, 0};
-  if (wire::kVectorInlineCodec || hal::kLineStore == hal::LineStore::kTwoHalves) {
-    const size_t off = static_cast<size_t>(ch.head & slots_mask_) * wire::kLine;
-    // Release (x86 keeps stores in order; this tells the compiler): earlier stores stay before
-    // the line, which the receiver reads after an acquire load of its word 0.
-    std::atomic_signal_fence(std::memory_order_release);
-    if (wire::kVectorInlineCodec) wire::store_inline_line_avx512(ch.slots.line_address(off), header, data, n, check);
-    else wire::store_inline_line_avx2(ch.slots.line_address(off), header, data, n, check);
-    ch.slots.record_store(off, wire::kLine, StoreKind::kSelfValidating);
-    ch.slots.push();  // send the line out now on write-combining mappings
-  } else {
-    uint64_t w[8];
-    w[0] = header;
-    wire::pack_inline(data, n, w, check);
-    publish(ch, w, StoreKind::kSelfValidating);
+// A small message travels inside the indicator line and, above 49 bytes, in the lines right
+// after it (c2): no pool, no fence; every word checks itself (wire.h, "Inline messages").
+[[gnu::always_inline]] inline void EndpointImpl::send_inline(TxChannel& ch, const std::byte* data, size_t n,
+                                                             uint32_t tag, uint8_t flags) noexcept {
+  const auto lines = static_cast<uint32_t>(wire::inline_lines(n));
+  alignas(64) uint64_t w[8];
+  // Continuation lines first: x86 keeps stores in order, so a receiver that sees the
+  // indicator line sees them too (on any mapping the check bytes make any order safe).
+  for (uint32_t k = lines - 1; k >= 1; --k) {
+    const uint64_t seq = ch.head + k;
+    wire::pack_inline_line_fast(data, n, k, w, wire::check_byte(seq, slots_log2_));
+    ch.shadow[seq & slots_mask_] = SlotShadow{0, 0, k + 1 == lines, 0};
+    ch.slots.store_line(slot_off(seq), w, StoreKind::kSelfValidating);
   }
-  ++ch.head;
+  const uint8_t check = wire::check_byte(ch.head, slots_log2_);
+  w[0] = wire::encode_header({wire::Kind::kInline, flags, static_cast<uint16_t>(n), tag}, check);
+  wire::pack_inline_line_fast(data, n, 0, w, check);
+  ch.shadow[ch.head & slots_mask_] = SlotShadow{0, 0, lines == 1, 0};
+  publish(ch, w, StoreKind::kSelfValidating);
+  ch.head += lines;
   ++ch.messages;
   ++stats_.tx_inline;
   ++stats_.tx_msgs;
@@ -319,10 +317,11 @@ bool EndpointImpl::send_ring(TxChannel& ch, const std::byte* data, size_t n, uin
 Result<void> EndpointImpl::tx_one(TxChannel& ch, const std::byte* data, size_t n, uint32_t tag) noexcept {
   const Layout& L = layout_;
   const uint32_t K = L.slots();
-  // c8: first, room for an indicator in the receiver's postbox...
-  if (ch.head - ch.released >= K) {
+  // c8: first, room for an indicator (and an inline message's lines) in the receiver's postbox...
+  const uint64_t slots = n <= inline_max_ ? wire::inline_lines(n) : 1;
+  if (ch.head + slots - ch.released > K) {
     if (!refresh_acks(ch)) return tl::unexpected(channel_error(ch, "send"));
-    if (ch.head - ch.released >= K) {
+    if (ch.head + slots - ch.released > K) {
       ++stats_.tx_would_block;
       return tl::unexpected(Error(Errc::kWouldBlock));
     }

@@ -20,7 +20,7 @@ Decode decode_indicator(const uint64_t (&w)[8], uint8_t check, const IndicatorLi
     case Kind::kInline:
       if (h.inline_len > lim.inline_max) return refuse(why, "inline length", h.inline_len, lim.inline_max);
       if (h.inline_len > lim.max_message) return refuse(why, "message length", h.inline_len, lim.max_message);
-      nwords = inline_words(h.inline_len);
+      nwords = inline_words(inline_span(h.inline_len, 0).count);  // the indicator line's (the others check themselves)
       break;
     case Kind::kPool:
     case Kind::kRing: nwords = 3; break;

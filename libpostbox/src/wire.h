@@ -40,8 +40,9 @@ inline constexpr uint64_t kLow56 = (1ull << 56) - 1;
 // needs no fence to read an inline message whose words may land in any order (flag in data,
 // like NCCL's LL protocol), and a torn or half-landed line is never accepted.
 //
-//   word 0   check:8 | kind:4 flags:4 | inline_len:8 | reserved:8 | tag:32
-//   inline   words 1..7: 7 payload bytes each (49 bytes)
+//   word 0   check:8 | kind:4 flags:4 | inline_len:16 | tag:32
+//   inline   words 1..7: 7 payload bytes each (the first 49 bytes); a longer inline message
+//            goes on in the slots right after the indicator (see "Inline messages" below)
 //   ring     word 1: offset / 64 in the postbox's payload ring   word 2: length
 //            word 3: payload checksum (see below)
 //   pool     word 1: pool offset / 64   word 2: length
@@ -58,8 +59,35 @@ inline constexpr uint8_t kAckNow = 1;    // sender is short of room: acknowledge
 inline constexpr uint8_t kLastPiece = 2; // last piece of a message above the CTS
 }  // namespace flag
 
-inline constexpr size_t kInlineCapacity = 49;
+// ---- Inline messages: the indicator line and the lines right after it -----------------
+//
+// An inline message of n bytes takes inline_lines(n) consecutive slots: the indicator line
+// (word 0 the header, words 1..7 bytes 0..48) and, above 49 bytes, continuation lines whose
+// eight words carry the next 56 bytes each. Every word holds 7 payload bytes and, in its top
+// byte, the check byte of its own slot's sequence number, so that each word of each line is
+// checked on its own (NCCL's LL protocol on 64-byte lines): a word that has not landed, or one
+// an earlier lap left, never passes. The receiver reads on from the line it polls: no pointer
+// to follow, no fence, no separate flag.
+inline constexpr size_t kInlineCapacity = 49;      // bytes in the indicator line
+inline constexpr size_t kInlineLineBytes = 56;     // bytes in a continuation line
+inline constexpr size_t kInlineMaxLines = 8;
+inline constexpr size_t kInlineLimit = kInlineCapacity + kInlineLineBytes * (kInlineMaxLines - 1);  // 441
 inline constexpr size_t kInlineBytesPerWord = 7;
+
+constexpr size_t inline_lines(size_t n) noexcept {
+  return n <= kInlineCapacity ? 1 : 1 + (n - kInlineCapacity + kInlineLineBytes - 1) / kInlineLineBytes;
+}
+// What line k of an n-byte inline message carries: bytes [first, first + count) (count may
+// be 0 for an empty message), in words word0, word0 + 1, ... (7 bytes each).
+struct InlineSpan {
+  size_t first, count, word0;
+};
+constexpr InlineSpan inline_span(size_t n, size_t k) noexcept {
+  const size_t first = k == 0 ? 0 : kInlineCapacity + kInlineLineBytes * (k - 1);
+  const size_t cap = k == 0 ? kInlineCapacity : kInlineLineBytes;
+  const size_t count = n <= first ? 0 : (n - first < cap ? n - first : cap);
+  return InlineSpan{first, count, k == 0 ? size_t{1} : size_t{0}};
+}
 
 constexpr uint8_t check_byte(uint64_t seq, unsigned slots_log2) noexcept {
   return static_cast<uint8_t>(0x80u | ((seq >> slots_log2) & 0x7fu));
@@ -72,18 +100,18 @@ constexpr uint64_t checked(uint64_t value56, uint8_t check) noexcept {
 struct SlotHeader {
   Kind kind;
   uint8_t flags;
-  uint8_t inline_len;
+  uint16_t inline_len;
   uint32_t tag;
 };
 
 constexpr uint64_t encode_header(const SlotHeader& h, uint8_t check) noexcept {
   return checked((uint64_t{static_cast<uint8_t>(static_cast<uint8_t>(h.kind) | (h.flags << 4))} << 48) |
-                     (uint64_t{h.inline_len} << 40) | h.tag,
+                     (uint64_t{h.inline_len} << 32) | h.tag,
                  check);
 }
 constexpr SlotHeader decode_header(uint64_t w) noexcept {
   const auto kf = static_cast<uint8_t>(w >> 48);
-  return SlotHeader{static_cast<Kind>(kf & 0xf), static_cast<uint8_t>(kf >> 4), static_cast<uint8_t>(w >> 40),
+  return SlotHeader{static_cast<Kind>(kf & 0xf), static_cast<uint8_t>(kf >> 4), static_cast<uint16_t>(w >> 32),
                     static_cast<uint32_t>(w)};
 }
 
@@ -132,26 +160,39 @@ inline uint64_t payload_word(const unsigned char* s, size_t n, size_t off) noexc
   return off < n ? load_tail(s + off, n - off) : 0;
 }
 
-// Packs n <= 49 payload bytes into words[1..7] with `check` (unused words carry zero payload).
-// Reads exactly [src, src + n): whole words with one 8-byte load each (its 8th byte is the
-// next word's first, dropped here), the last 1..7 bytes with 4-, 2- and 1-byte loads. No
-// staging buffer: bytes are never stored and reloaded at another width (a stalled
-// store-to-load forward costs more than the rest of the send).
-inline void pack_inline(const void* src, size_t n, uint64_t words[8], uint8_t check) noexcept {
+// Packs line k of an n-byte inline message (inline_span) into its words with `check` (words
+// past the message carry zero payload; word 0 of line 0 is the caller's header and is left
+// alone). Reads exactly the message's bytes: whole words with one 8-byte load each (its 8th
+// byte is the next word's first, dropped here), the last 1..7 bytes with 4-, 2- and 1-byte
+// loads. No staging buffer: bytes are never stored and reloaded at another width.
+inline void pack_inline_line(const void* src, size_t n, size_t k, uint64_t (&w)[8], uint8_t check) noexcept {
   static_assert(std::endian::native == std::endian::little, "inline payload words are little-endian");
   const auto* s = static_cast<const unsigned char*>(src);
-  for (size_t w = 1; w < 8; ++w) words[w] = checked(payload_word(s, n, kInlineBytesPerWord * (w - 1)), check);
+  const InlineSpan sp = inline_span(n, k);
+  for (size_t i = sp.word0; i < 8; ++i)
+    w[i] = checked(payload_word(s, n, sp.first + kInlineBytesPerWord * (i - sp.word0)), check);
 }
-// Number of words after word 0 that carry n inline bytes.
-constexpr size_t inline_words(size_t n) noexcept { return (n + kInlineBytesPerWord - 1) / kInlineBytesPerWord; }
-// Unpacks n bytes from words[1..]; the caller checked their check bytes. Writes exactly
-// [dst, dst + n), in increasing order: each whole word with one 8-byte store whose 8th byte
-// (the check byte) the next word's store overwrites, the last 1..7 bytes with store_tail().
-inline void unpack_inline(const uint64_t words[8], size_t n, void* dst) noexcept {
+// Number of words that carry `count` inline bytes.
+constexpr size_t inline_words(size_t count) noexcept {
+  return (count + kInlineBytesPerWord - 1) / kInlineBytesPerWord;
+}
+// Checks the words of line k of an n-byte inline message that carry its bytes against `check`
+// and unpacks them into dst (the whole message's buffer). False, nothing written, if one of
+// them has not landed. Writes exactly the line's bytes of [dst, dst + n), in increasing order:
+// whole words with one 8-byte store whose 8th byte the next word's store overwrites (lines
+// are unpacked in order, so across lines too), the last 1..7 bytes of the message with
+// store_tail().
+inline bool unpack_inline_line(const uint64_t (&w)[8], size_t n, size_t k, uint8_t check, void* dst) noexcept {
+  const InlineSpan sp = inline_span(n, k);
+  const size_t nw = inline_words(sp.count);
+  for (size_t i = 0; i < nw; ++i)
+    if (check_of(w[sp.word0 + i]) != check) return false;
   auto* d = static_cast<unsigned char*>(dst);
-  size_t w = 1, off = 0;
-  for (; off + 8 <= n; ++w, off += kInlineBytesPerWord) std::memcpy(d + off, &words[w], 8);
-  if (off < n) store_tail(d + off, words[w], n - off);
+  for (size_t i = 0, off = sp.first; i < nw; ++i, off += kInlineBytesPerWord) {
+    if (off + 8 <= n) std::memcpy(d + off, &w[sp.word0 + i], 8);
+    else store_tail(d + off, w[sp.word0 + i], n - off);
+  }
+  return true;
 }
 
 inline constexpr uint64_t kChecksumPresent = 1ull << 32;

@@ -21,7 +21,7 @@ void check_limits(const IndicatorInput::Limits& l) {
                  l.pool_size <= IndicatorInput::kMaxPool);
   PBX_FUZZ_CHECK(l.slices >= 1 && l.slices <= 64);
   PBX_FUZZ_CHECK(l.cts >= l.block_size * l.slices && l.cts % (l.block_size * l.slices) == 0 && l.cts <= l.pool_size / 2);
-  PBX_FUZZ_CHECK(l.inline_max <= wire::kInlineCapacity);
+  PBX_FUZZ_CHECK(l.inline_max <= wire::kInlineLimit);
   PBX_FUZZ_CHECK(l.max_message >= 1 && l.max_message <= wire::kMaxLength);
   PBX_FUZZ_CHECK(std::has_single_bit(l.ring_size) && l.ring_size >= (4u << 10) && l.ring_size <= (64u << 20));
 }
@@ -29,7 +29,7 @@ void check_limits(const IndicatorInput::Limits& l) {
 // How many words after word 0 an indicator of this kind is made of (wire.h's table).
 size_t words_after_header(const wire::SlotHeader& h) {
   switch (h.kind) {
-    case wire::Kind::kInline: return wire::inline_words(h.inline_len);
+    case wire::Kind::kInline: return wire::inline_words(wire::inline_span(h.inline_len, 0).count);
     case wire::Kind::kPool:
     case wire::Kind::kRing: return 3;
     case wire::Kind::kPiece: return 5;
@@ -51,13 +51,13 @@ void check_accepted(const uint64_t (&w)[8], uint8_t check, const wire::Indicator
   switch (ind.kind) {
     case wire::Kind::kInline: {
       PBX_FUZZ_CHECK(ind.len == h.inline_len && ind.total == ind.len);
-      PBX_FUZZ_CHECK(ind.len <= lim.inline_max && ind.len <= wire::kInlineCapacity);
+      PBX_FUZZ_CHECK(ind.len <= lim.inline_max && ind.len <= wire::kInlineLimit);
       PBX_FUZZ_CHECK(ind.pool_off == 0 && ind.msg_off == 0 && ind.checksum == 0);
       PBX_FUZZ_CHECK(ind.ends_message());
       // What the receiver then does with it: unpack exactly len bytes (ASan sees any byte
       // written past a buffer of exactly that size).
       auto buf = std::make_unique<unsigned char[]>(ind.len == 0 ? 1 : ind.len);
-      if (ind.len != 0) wire::unpack_inline(ind.words, ind.len, buf.get());
+      if (ind.len != 0) PBX_FUZZ_CHECK(wire::unpack_inline_line(ind.words, ind.len, 0, check, buf.get()));
       return;
     }
     case wire::Kind::kRing:

@@ -65,7 +65,7 @@ struct IndicatorInput {
 
   // Config::validate()'s ranges, in its order: block_size a power of two in 64 B..1 MiB;
   // pool_size a multiple of it in 64 KiB..4 GiB; cts_slices 1..64; cts a multiple of
-  // block_size * cts_slices, at most pool_size / 2; inline_max 0..49; max_message 1..2^47;
+  // block_size * cts_slices, at most pool_size / 2; inline_max 0..441; max_message 1..2^47;
   // ring_size a power of two in 4 KiB..64 MiB.
   // (A pool of one block cannot hold a CTS of half the pool, hence at least two blocks.)
   static constexpr uint64_t kMinPool = 64u << 10, kMaxPool = 4ull << 30;
@@ -81,7 +81,7 @@ struct IndicatorInput {
     l.pool_size = l.block_size * pick(pool_sel, pool_lo(l.block_size), kMaxPool / l.block_size);
     l.slices = pick(slices_sel, 1, slices_hi(l.block_size, l.pool_size));
     l.cts = l.block_size * l.slices * pick(cts_sel, 1, l.pool_size / (2 * l.block_size * l.slices));
-    l.inline_max = pick(inline_sel, 0, wire::kInlineCapacity);
+    l.inline_max = pick(inline_sel, 0, wire::kInlineLimit);
     l.max_message = pick(max_message_sel, 1, wire::kMaxLength);
     l.ring_size = uint64_t{4096} << (ring_sel % 15);
     return l;

@@ -63,7 +63,7 @@ void inline_seed(const std::string& name, size_t n) {
   unsigned char payload[wire::kInlineCapacity];
   for (size_t i = 0; i < n; ++i) payload[i] = static_cast<unsigned char>('a' + i % 26);
   uint64_t w[8] = {};
-  wire::pack_inline(payload, n, w, kCheck);
+  wire::pack_inline_line(payload, n, 0, w, kCheck);
   w[0] = wire::encode_header({wire::Kind::kInline, 0, static_cast<uint8_t>(n), 7}, kCheck);
   indicator_seed(name, line_of(w));
 }
@@ -97,7 +97,7 @@ void indicator_seeds() {
     // An inline message whose fourth word still holds the previous lap: not yet.
     unsigned char payload[30] = {};
     uint64_t w[8] = {};
-    wire::pack_inline(payload, sizeof payload, w, kCheck);
+    wire::pack_inline_line(payload, sizeof payload, 0, w, kCheck);
     w[0] = wire::encode_header({wire::Kind::kInline, 0, 30, 1}, kCheck);
     w[3] = wire::checked(w[3], wire::check_byte(300 - 256, 8));
     indicator_seed("inline-half-landed", line_of(w));
@@ -143,7 +143,7 @@ void indicator_known_issues() {
     lim.max_message = 16;
     unsigned char payload[40] = {};
     uint64_t words[8] = {};
-    wire::pack_inline(payload, sizeof payload, words, kCheck);
+    wire::pack_inline_line(payload, sizeof payload, 0, words, kCheck);
     words[0] = wire::encode_header({wire::Kind::kInline, 0, sizeof payload, 1}, kCheck);
     ByteWriter v;
     line_of(words, lim).write(v);

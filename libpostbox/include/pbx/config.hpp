@@ -60,8 +60,9 @@ struct PBX_API Config {
   uint64_t cts = 1ull << 20;              // multiple of block_size * cts_slices, <= pool_size / 2
   // Slices of the CTS region: pieces in flight, and the piece size (cts / cts_slices).
   uint32_t cts_slices = 16;               // 1..64
-  // Messages up to this size travel inside the 64-byte indicator line (no pool, no fence).
-  uint32_t inline_max = 49;               // 0..49
+  // Messages up to this size travel inside the indicator line (49 bytes) and the lines right
+  // after it (56 bytes each, up to 8 lines in all): no pool, no fence, every word checked.
+  uint32_t inline_max = 49;               // 0..441; at most postbox_slots / 2 lines
   // Each postbox has a payload ring of this many bytes next to its slots: messages above
   // inline_max and up to ring_max go there, in the order they are sent, each right after the
   // one before (so the receiver knows where the next will be). Larger ones use the pool.

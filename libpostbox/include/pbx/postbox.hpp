@@ -118,7 +118,7 @@ class PBX_API MessageView {
   uint32_t slots_ = 1;    // postbox slots the message took (its pieces), released together
   uint64_t sender_ = 0;   // the sender incarnation whose pool holds it
   void* held_ = nullptr;  // a message held in the endpoint's memory, owned by the view
-  alignas(8) std::byte inline_[56] = {};  // inline messages are unpacked here
+  alignas(8) std::byte inline_[448] = {};  // inline messages (up to 441 bytes) are unpacked here
 };
 
 // An outstanding isend().

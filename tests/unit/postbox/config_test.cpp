@@ -45,8 +45,12 @@ TEST(Config, EachBadFieldIsNamedWithItsLimits) {
   c.cts_slices = 0;
   expect_rejected(c, "cts_slices = 0", "1..64");
   c = {};
-  c.inline_max = 50;
-  expect_rejected(c, "inline_max = 50", "0..49");
+  c.inline_max = 442;
+  expect_rejected(c, "inline_max = 442", "0..441");
+  c = Config{};
+  c.postbox_slots = 8;
+  c.inline_max = 218;  // 5 lines: more than half of 8 slots
+  expect_rejected(c, "inline_max = 218", "at most half the postbox");
   c = {};
   c.max_message = 0;
   expect_rejected(c, "max_message = 0", "1..2^47");

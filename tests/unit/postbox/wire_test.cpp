@@ -34,72 +34,79 @@ TEST(Wire, HeaderRoundTrips) {
   EXPECT_EQ(d.tag, 0xdeadbeefu);
 }
 
-TEST(Wire, InlinePayloadRoundTripsAndEveryWordCarriesTheCheck) {
-  for (size_t n = 0; n <= kInlineCapacity; ++n) {
-    // Heap blocks of exactly n bytes: AddressSanitizer catches a read or write past them.
-    std::vector<unsigned char> src(n), dst(n + 8, 0xEE);
-    for (size_t i = 0; i < n; ++i) src[i] = static_cast<unsigned char>(i * 7 + n);
-    uint64_t w[8] = {};
-    pack_inline(src.data(), n, w, 0x9a);
-    for (size_t i = 1; i < 8; ++i) {
-      EXPECT_EQ(check_of(w[i]), 0x9au) << "word " << i;
-      for (size_t b = 0; b < 7; ++b) {  // byte b of word i is payload byte 7 (i - 1) + b, or zero past n
-        const size_t p = 7 * (i - 1) + b;
-        EXPECT_EQ((w[i] >> (8 * b)) & 0xff, p < n ? src[p] : 0u) << "n=" << n << " word " << i << " byte " << b;
+TEST(Wire, HeaderCarriesInlineLengthsUpToTheLimit) {
+  const SlotHeader h{Kind::kInline, 0, static_cast<uint16_t>(kInlineLimit), 7};
+  EXPECT_EQ(decode_header(encode_header(h, 0x81)).inline_len, kInlineLimit);
+  EXPECT_EQ(decode_header(encode_header(h, 0x81)).tag, 7u);
+}
+
+TEST(Wire, InlineLinesAndSpans) {
+  EXPECT_EQ(inline_lines(0), 1u);
+  EXPECT_EQ(inline_lines(49), 1u);
+  EXPECT_EQ(inline_lines(50), 2u);
+  EXPECT_EQ(inline_lines(105), 2u);
+  EXPECT_EQ(inline_lines(106), 3u);
+  EXPECT_EQ(inline_lines(kInlineLimit), kInlineMaxLines);
+  EXPECT_EQ(inline_span(100, 0).count, 49u);
+  EXPECT_EQ(inline_span(100, 1).first, 49u);
+  EXPECT_EQ(inline_span(100, 1).count, 51u);
+  EXPECT_EQ(inline_span(100, 1).word0, 0u);
+  EXPECT_EQ(inline_span(100, 2).count, 0u);
+}
+
+// Every line of every inline size: the bytes come back exactly, nothing is read or written
+// outside the message (heap blocks of exactly n bytes: AddressSanitizer catches it), and
+// every word of every line carries its own line's check byte.
+TEST(Wire, InlineLinesRoundTripAndEveryWordCarriesItsLinesCheck) {
+  for (size_t n = 0; n <= kInlineLimit; ++n) {
+    std::vector<unsigned char> src(n);
+    for (size_t i = 0; i < n; ++i) src[i] = static_cast<unsigned char>(i * 31 + n);
+    std::vector<unsigned char> dst(n);
+    const size_t lines = inline_lines(n);
+    for (size_t k = 0; k < lines; ++k) {
+      const auto check = static_cast<uint8_t>(0x80 | k);
+      uint64_t w[8] = {0x1234};
+      pack_inline_line(src.data(), n, k, w, check);
+      if (k == 0) {
+        EXPECT_EQ(w[0], 0x1234u) << "word 0 of the indicator line is the header's";
+      }
+      for (size_t i = inline_span(n, k).word0; i < 8; ++i) EXPECT_EQ(check_of(w[i]), check) << n << " " << k << " " << i;
+      ASSERT_TRUE(unpack_inline_line(w, n, k, check, dst.data())) << n << " line " << k;
+      // A word of the line still from another lap: the line is not whole.
+      const size_t words = inline_words(inline_span(n, k).count);
+      if (words != 0) {
+        uint64_t stale[8];
+        std::copy(std::begin(w), std::end(w), stale);
+        stale[inline_span(n, k).word0 + words - 1] ^= uint64_t{1} << 56;
+        EXPECT_FALSE(unpack_inline_line(stale, n, k, check, dst.data()));
       }
     }
-    unpack_inline(w, n, dst.data());
-    EXPECT_TRUE(std::equal(src.begin(), src.end(), dst.begin())) << n;
-    for (size_t i = n; i < dst.size(); ++i) EXPECT_EQ(dst[i], 0xEE) << "n=" << n << ": byte " << i << " past the message";
-    EXPECT_LE(inline_words(n), 7u);
+    EXPECT_EQ(dst, src) << "n " << n;
   }
-  EXPECT_EQ(inline_words(0), 0u);
-  EXPECT_EQ(inline_words(7), 1u);
-  EXPECT_EQ(inline_words(8), 2u);
-  EXPECT_EQ(inline_words(49), 7u);
 }
 
-}  // namespace
-}  // namespace pbx::wire
-
-namespace pbx::wire {
-namespace {
-
+// The AVX-512 codec (where the CPU has it) gives the same words and bytes as the scalar one.
 TEST(Wire, VectorAndScalarInlineCodecsAgree) {
   if (!kVectorInlineCodec) GTEST_SKIP() << "this CPU has no AVX-512 BW + VBMI: only the scalar codec runs";
-  for (size_t n = 0; n <= kInlineCapacity; ++n) {
-    unsigned char src[64];
-    for (size_t i = 0; i < 64; ++i) src[i] = static_cast<unsigned char>(i * 13 + n + 1);
-    uint64_t a[8] = {0x1234}, b[8] = {0x1234};
-    pack_inline(src, n, a, 0xa5);
-    pack_inline_avx512(src, n, b, 0xa5);
-    for (size_t i = 0; i <= inline_words(n); ++i) EXPECT_EQ(a[i], b[i]) << "n " << n << " word " << i;
-    EXPECT_EQ(b[0], 0x1234u);  // the header word is the caller's
-    unsigned char out[64];
-    std::memset(out, 0xee, sizeof out);
-    ASSERT_TRUE(unpack_inline_avx512(b, n, 0xa5, out));
-    EXPECT_EQ(0, std::memcmp(out, src, n));
-    EXPECT_EQ(out[n], 0xee) << "wrote past the message";  // masked store
-    if (n > 0) {
-      b[inline_words(n)] ^= uint64_t{1} << 56;  // one word from another lap
-      EXPECT_FALSE(unpack_inline_avx512(b, n, 0xa5, out));
-    }
-  }
-}
-
-// The AVX2 line store (two 32-byte stores, words built in registers) writes exactly the line
-// the scalar codec builds, and reads only the message's bytes (exact-size heap buffers).
-TEST(Wire, Avx2LineStoreWritesTheScalarCodecsLine) {
-  if (!cpu_features().avx2) GTEST_SKIP() << "this CPU has no AVX2";
-  for (size_t n = 0; n <= kInlineCapacity; ++n) {
+  for (size_t n = 0; n <= kInlineLimit; ++n) {
     std::vector<unsigned char> src(n);
-    for (size_t i = 0; i < n; ++i) src[i] = static_cast<unsigned char>(i * 29 + n + 3);
-    uint64_t want[8] = {0x5a5a0000deadbeefull};
-    pack_inline(src.data(), n, want, 0x93);
-    alignas(64) uint64_t line[8];
-    std::memset(line, 0xcc, sizeof line);
-    store_inline_line_avx2(line, want[0], src.data(), n, 0x93);
-    for (size_t i = 0; i < 8; ++i) EXPECT_EQ(line[i], want[i]) << "n " << n << " word " << i;
+    for (size_t i = 0; i < n; ++i) src[i] = static_cast<unsigned char>(i * 13 + 5);
+    std::vector<unsigned char> out(n + 1, 0xee);
+    for (size_t k = 0; k < inline_lines(n); ++k) {
+      const auto check = static_cast<uint8_t>(0xa5 + k);
+      alignas(64) uint64_t a[8] = {7}, b[8] = {7};
+      pack_inline_line(src.data(), n, k, a, check);
+      pack_inline_line_avx512(src.data(), n, k, b, check);
+      for (size_t i = 0; i < 8; ++i) EXPECT_EQ(a[i], b[i]) << "n " << n << " line " << k << " word " << i;
+      ASSERT_TRUE(unpack_inline_line_avx512(b, n, k, check, out.data())) << n << " " << k;
+      const size_t words = inline_words(inline_span(n, k).count);
+      if (words != 0) {
+        b[inline_span(n, k).word0 + words - 1] ^= uint64_t{1} << 56;  // one word from another lap
+        EXPECT_FALSE(unpack_inline_line_avx512(b, n, k, check, out.data()));
+      }
+    }
+    EXPECT_TRUE(std::equal(src.begin(), src.end(), out.begin())) << n;
+    EXPECT_EQ(out[n], 0xee) << "wrote past the message";  // masked store
   }
 }
 
