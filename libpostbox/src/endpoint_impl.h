@@ -373,13 +373,43 @@ class EndpointImpl {
   void maybe_check_links() noexcept {
     if ((++ops_ & 4095) == 0) check_links();
   }
-  // Blocking waits read the clock and look at links and peers every 1024 spins, starting
-  // after the first 1023: a message or ack that comes within them (a ping-pong reply) is not
-  // kept waiting behind a clock read and a link check.
-  static constexpr bool wait_check_due(uint32_t spin) noexcept { return (spin & 1023) == 1023; }
+  // The polling loop of a blocking call (send, wait, recv, recv_view), between two attempts
+  // that found nothing: every 1024th spin (after the first 1023, so that a message or ack that
+  // comes within them, a ping-pong reply, is not kept waiting behind a clock read) it reads the
+  // clock and looks at links and peers; the call fails after timeout_ms without news. News
+  // (restart()) starts the time-out again.
+  class BlockingWait {
+   public:
+    BlockingWait(EndpointImpl& ep, Rank peer, const char* op, const char* waiting_for) noexcept
+        : ep_(ep), peer_(peer), op_(op), waiting_for_(waiting_for) {}
+    // The error that ends the wait, if any.
+    [[nodiscard]] Result<void> check() noexcept {
+      if ((spin_++ & 1023) != 1023) return {};
+      if (deadline_ == 0) deadline_ = now_ns() + uint64_t{ep_.config().timeout_ms} * 1'000'000;
+      return ep_.wait_check(deadline_, peer_, op_, waiting_for_);
+    }
+    void restart() noexcept { deadline_ = 0; }
+    // Past the first 1023 spins: blocked long enough to take in what others sent us.
+    bool long_wait() const noexcept { return spin_ >= 1024; }
+    // Between two spins of a blocking send: progress, and when blocked for a while, take in
+    // what others sent us, so that a sender blocked on us (maybe the very receiver we wait
+    // for) can go on.
+    void send_idle() noexcept {
+      ep_.progress();
+      if (long_wait() && ep_.drain_incoming()) restart();
+      cpu_pause();
+    }
+
+   private:
+    EndpointImpl& ep_;
+    Rank peer_;
+    const char* op_;
+    const char* waiting_for_;
+    uint32_t spin_ = 0;
+    uint64_t deadline_ = 0;
+  };
   // Error for a blocking call that waits on `peer` (or on anyone when peer is kAnySource).
   Result<void> wait_check(uint64_t deadline, Rank peer, const char* op, const char* waiting_for) noexcept;
-  uint64_t deadline_from_now() const noexcept { return now_ns() + uint64_t{config().timeout_ms} * 1'000'000; }
 
   // Where sequence number `seq` lies in a postbox's slots (sender's and receiver's alike).
   size_t slot_off(uint64_t seq) const noexcept { return static_cast<size_t>(seq & slots_mask_) * wire::kLine; }

@@ -451,11 +451,13 @@ Result<void> EndpointImpl::close() noexcept {
       add_problem(problems, "%u borrowed message(s) from rank (%u, %u) were not released; ", x->views_out, x->src.node,
                   x->src.local);
     uint64_t unreceived = 0;
-    for (uint64_t s = x->expected; s < x->expected + layout_.slots(); ++s) {
-      const size_t off = static_cast<size_t>(s & (layout_.slots() - 1)) * wire::kLine;
+    for (uint64_t s = x->expected; s < x->expected + layout_.slots();) {
       // Acquire: pairs with the sender's release store of word 0 in publish().
-      if (wire::check_of(x->slots.load64_acquire(off)) != wire::check_byte(s, layout_.slots_log2())) break;
-      ++unreceived;
+      const uint64_t w0 = x->slots.load64_acquire(slot_off(s));
+      if (wire::check_of(w0) != wire::check_byte(s, slots_log2_)) break;
+      const wire::SlotHeader h = wire::decode_header(w0);
+      s += h.kind == wire::Kind::kInline ? wire::inline_lines(std::min<size_t>(h.inline_len, wire::kInlineLimit)) : 1;
+      if (h.kind != wire::Kind::kPiece || (h.flags & wire::flag::kLastPiece) != 0) ++unreceived;  // a message's end
     }
     if (unreceived != 0)
       add_problem(problems, "%llu message(s) from rank (%u, %u) were never received; ",

@@ -471,10 +471,10 @@ Result<RecvInfo> EndpointImpl::recv_wait(std::span<std::byte> buf, Rank src, boo
   maybe_check_links();
   maybe_check_peers();
   const ParkOnReturn parker{this, buf, &EndpointImpl::park_partials_in};
-  uint64_t deadline = 0;
+  BlockingWait waiter(*this, src, "recv", "a message");
   uint32_t quiet = 0;  // spins without news while a message in pieces fills `buf`
   RecvInfo info;
-  for (uint32_t spin = 0;; ++spin) {
+  for (;;) {
     if (!pending_errors_.empty()) return take_pending_error();
     RxChannel* from = nullptr;
     Error err(Errc::kWouldBlock);
@@ -497,18 +497,15 @@ Result<RecvInfo> EndpointImpl::recv_wait(std::span<std::byte> buf, Rank src, boo
       quiet = partial_in_buf_->partial.received != before ? 0 : quiet + 1;
       if (quiet >= 4096 && others_waiting(partial_in_buf_)) park(*partial_in_buf_);
     }
-    if (wait_check_due(spin)) {
-      if (deadline == 0) deadline = deadline_from_now();
-      if (auto w = wait_check(deadline, src, "recv", "a message"); !w) {
-        if (w.error().code() == Errc::kPeerGone && src != kAnySource) {
-          // It wrote nothing after it died: one more look takes what it left behind.
-          const Took last = take_from(src, Want::kCopy, buf, info, nullptr, err, &from);
-          if (last == Took::kDelivered) return info;
-          if (last == Took::kError) return tl::unexpected(std::move(err));
-          return peer_gone_error(src, "recv");
-        }
-        return tl::unexpected(w.error());
+    if (auto w = waiter.check(); !w) {
+      if (w.error().code() == Errc::kPeerGone && src != kAnySource) {
+        // It wrote nothing after it died: one more look takes what it left behind.
+        const Took last = take_from(src, Want::kCopy, buf, info, nullptr, err, &from);
+        if (last == Took::kDelivered) return info;
+        if (last == Took::kError) return tl::unexpected(std::move(err));
+        return peer_gone_error(src, "recv");
       }
+      return tl::unexpected(w.error());
     }
     if (pending_requests_ != 0) progress_requests();
     cpu_pause();
@@ -535,8 +532,8 @@ Result<MessageView> EndpointImpl::recv_view(Rank src, bool blocking) noexcept {
   if (src != kAnySource && !shape().contains(src)) return tl::unexpected(shape().check_rank(src, "recv_view").error());
   maybe_check_links();
   maybe_check_peers();
-  uint64_t deadline = 0;
-  for (uint32_t spin = 0;; ++spin) {
+  BlockingWait waiter(*this, src, "recv_view", "a message");
+  for (;;) {
     if (!pending_errors_.empty()) return tl::unexpected(take_pending_error().error());
     RxChannel* from = nullptr;
     RecvInfo info;
@@ -551,15 +548,12 @@ Result<MessageView> EndpointImpl::recv_view(Rank src, bool blocking) noexcept {
         return tl::unexpected(peer_gone_error(src, "try_recv_view").error());
       return tl::unexpected(Error(Errc::kWouldBlock));
     }
-    if (wait_check_due(spin)) {
-      if (deadline == 0) deadline = deadline_from_now();
-      if (auto w = wait_check(deadline, src, "recv_view", "a message"); !w) {
-        if (w.error().code() == Errc::kPeerGone && src != kAnySource) {
-          if (take_from(src, Want::kView, {}, info, &v, err, &from) == Took::kDelivered) return v;
-          return tl::unexpected(peer_gone_error(src, "recv_view").error());
-        }
-        return tl::unexpected(w.error());
+    if (auto w = waiter.check(); !w) {
+      if (w.error().code() == Errc::kPeerGone && src != kAnySource) {
+        if (take_from(src, Want::kView, {}, info, &v, err, &from) == Took::kDelivered) return v;
+        return tl::unexpected(peer_gone_error(src, "recv_view").error());
       }
+      return tl::unexpected(w.error());
     }
     if (pending_requests_ != 0) progress_requests();
     cpu_pause();

@@ -615,20 +615,12 @@ Result<void> EndpointImpl::send_slow(Rank dst, std::span<const std::byte> msg, u
     if (!h) return tl::unexpected(h.error());
     return wait(*h);
   }
-  uint64_t deadline = 0;
-  for (uint32_t spin = 0;; ++spin) {
+  BlockingWait waiter(*this, dst, "send", "room in its postbox or buffer pool (acknowledgements)");
+  for (;;) {
     auto r = try_send(dst, msg, tag);
     if (r || r.error().code() != Errc::kWouldBlock) return r;
-    if (wait_check_due(spin)) {
-      if (deadline == 0) deadline = deadline_from_now();
-      if (auto w = wait_check(deadline, dst, "send", "room in its postbox or buffer pool (acknowledgements)"); !w)
-        return w;
-    }
-    progress();
-    // Blocked for a while: take in what others sent us, so that a sender blocked on us (maybe
-    // the very receiver we wait for) can go on.
-    if (spin >= 1023 && drain_incoming()) deadline = 0;
-    cpu_pause();
+    if (auto w = waiter.check(); !w) return w;
+    waiter.send_idle();
   }
 }
 
@@ -659,29 +651,24 @@ Result<void> EndpointImpl::wait(SendHandle h) noexcept {
   if (r == nullptr)
     return fail(Errc::kInvalidArgument, "wait: send handle %u/%u is unknown or already completed", h.index,
                 h.generation);
-  uint64_t deadline = 0;
+  BlockingWait waiter(*this, r->ch->dst, "send", "acknowledgements to reuse its memory");
   uint64_t progress_seen = r->sent;
-  for (uint32_t spin = 0;; ++spin) {
+  for (;;) {
     auto t = test(h);
     if (!t) return tl::unexpected(t.error());
     if (*t) return {};
-    if (wait_check_due(spin)) {
-      // The deadline restarts whenever the receiver makes room for another piece.
-      if (deadline == 0 || r->sent != progress_seen) {
-        deadline = deadline_from_now();
-        progress_seen = r->sent;
-      }
-      if (auto w = wait_check(deadline, r->ch->dst, "send", "acknowledgements to reuse its memory"); !w) {
-        // Give up: the receiver sees the message cut short (or never sees it).
-        abort_large(*r);
-        if (!r->done) finish_request(*r, w);
-        r->in_use = false;
-        return w;
-      }
+    if (r->sent != progress_seen) {  // the receiver made room for another piece: news
+      progress_seen = r->sent;
+      waiter.restart();
     }
-    progress();
-    if (spin >= 1023 && drain_incoming()) deadline = 0;  // as in send_slow()
-    cpu_pause();
+    if (auto w = waiter.check(); !w) {
+      // Give up: the receiver sees the message cut short (or never sees it).
+      abort_large(*r);
+      if (!r->done) finish_request(*r, w);
+      r->in_use = false;
+      return w;
+    }
+    waiter.send_idle();
   }
 }
 
