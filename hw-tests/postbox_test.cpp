@@ -97,16 +97,19 @@ class PostboxTest : public DeviceTest {
 TEST_F(PostboxTest, MessagesOfEverySizeClassCrossBothWaysInOrder) {
   Config cfg;
   cfg.pool_size = 256u << 10;
-  cfg.cts = 64u << 10;      // messages above 64 KiB go in pieces of 16 KiB
+  cfg.cts = 64u << 10;      // messages above 16 KiB go in pieces of 16 KiB
+  cfg.cts_slices = 4;
   cfg.postbox_slots = 32;   // the postboxes wrap many times: acknowledgements cross both ways
   cfg.timeout_ms = static_cast<uint32_t>(peer_timeout_ns() / 1'000'000);
   auto ep = open_endpoint(cfg);
   ASSERT_TRUE(ep) << ep.error().message();
   // Every size class, a few times each.
-  const std::vector<size_t> sizes{0, 1, 8, 49, 50, 100, 1000, 4096, 20000, 65536, 65537, 300000};
+  // Inline (up to inline_max), payload ring (up to ring_max), pool (up to a slice), pieces.
+  const std::vector<size_t> sizes{0, 1, 8, 49, 50, 100, 1000, 4096, 4097, 10000, 16384, 20000, 65536, 65537, 300000};
   exchange(*ep, sizes, 4 * static_cast<uint32_t>(sizes.size()));
   const Stats& s = ep->stats();
   EXPECT_GT(s.tx_inline, 0u);
+  EXPECT_GT(s.tx_ring, 0u);
   EXPECT_GT(s.tx_pool, 0u);
   EXPECT_GT(s.tx_pieces, 0u);
   // Then many small messages: slots and blocks are reclaimed over and over.
