@@ -58,19 +58,17 @@ struct AllToAll {
     uint64_t sent = 0, received = 0;
     const uint64_t total = uint64_t{n} * per_pair;
     uint64_t last_progress = now_ns();
-    char b[512];
-    auto failed = [&](const char* what) {
-      std::snprintf(b, sizeof b, "rank %u: %s (sent %llu/%llu, received %llu/%llu)", me, what,
-                    static_cast<unsigned long long>(sent), static_cast<unsigned long long>(total),
-                    static_cast<unsigned long long>(received), static_cast<unsigned long long>(total));
-      *why = b;
+    char b[256];
+    auto failed = [&](const std::string& what) {
+      *why = "rank " + std::to_string(me) + ": " + what + " (sent " + std::to_string(sent) + "/" +
+             std::to_string(total) + ", received " + std::to_string(received) + "/" + std::to_string(total) + ")";
       return false;
     };
     while (sent < total || received < total || sending) {
       bool progress = false;
       if (sending) {
         auto t = ep.test(h);
-        if (!t) return failed(("send: " + t.error().message()).c_str());
+        if (!t) return failed("send: " + t.error().message());
         sending = !*t;
         progress = !sending;
       }
@@ -80,7 +78,7 @@ struct AllToAll {
         out.resize(size_of(i));
         for (size_t k = 0; k < out.size(); ++k) out[k] = byte_of(me, dst, i, k);
         auto hh = ep.isend(shape.rank_of(dst), out, tag_of(me, i));
-        if (!hh) return failed(("isend: " + hh.error().message()).c_str());
+        if (!hh) return failed("isend: " + hh.error().message());
         h = *hh;
         sending = true;
         ++next_send[dst];
@@ -105,7 +103,7 @@ struct AllToAll {
         ++received;
         progress = true;
       } else if (g.error().code() != Errc::kWouldBlock) {
-        return failed(("recv: " + g.error().message()).c_str());
+        return failed("recv: " + g.error().message());
       }
       const uint64_t now = now_ns();
       if (progress) last_progress = now;
