@@ -1,6 +1,6 @@
 # The hw-emulated tier: hw tests run inside QEMU VMs that share an ivshmem device, bound to
 # vfio-pci in the guests. Two runs: the pair (VMs a and b: the two-node tests) and the fabric
-# (PBX_HW_FABRIC_VMS VMs, 3 by default, up to 4: the tests of more than two nodes, each run by
+# (PBX_HW_FABRIC_VMS VMs, 4 by default, 2 to 4: the tests of more than two nodes, each run by
 # every VM). CTest tests (labels hw, hw-emulated; run serially):
 #   hw-emulated.kernel        fetches Debian's kernel once (cached in the build folder)
 #   hw-emulated.vms           builds the initramfs, starts pbx-ivshmem-server, runs both VMs
