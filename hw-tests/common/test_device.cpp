@@ -9,41 +9,17 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <vector>
+
+#include "pbx/hal/ntb_device.h"
 
 namespace pbx::hwtest {
 
 namespace {
 
-struct KnownId {
-  uint16_t vendor, device;
-  DeviceKind kind;
-};
-
-// Supported devices. Intel: the B2B (back-to-back) NTB ids of the kernel's ntb_hw_intel, whose
-// register code lives in driver/; until driver/ exports its id table, this list mirrors it.
-constexpr KnownId kKnown[] = {
-    {0x1af4, 0x1110, DeviceKind::kIvshmem},
-    {0x8086, 0x3725, DeviceKind::kIntelNtb},  // Jaketown (JSF)
-    {0x8086, 0x3c0d, DeviceKind::kIntelNtb},  // Sandy Bridge
-    {0x8086, 0x0e0d, DeviceKind::kIntelNtb},  // Ivy Town
-    {0x8086, 0x2f0d, DeviceKind::kIntelNtb},  // Haswell
-    {0x8086, 0x6f0d, DeviceKind::kIntelNtb},  // Broadwell
-    {0x8086, 0x201c, DeviceKind::kIntelNtb},  // Skylake (gen3)
-    {0x8086, 0x347e, DeviceKind::kIntelNtb},  // Ice Lake (gen4)
-    {0x8086, 0x0db4, DeviceKind::kIntelNtb},  // Granite Rapids (gen5)
-    {0x8086, 0x7868, DeviceKind::kIntelNtb},  // Diamond Rapids (gen6)
-    {0x1022, 0x145b, DeviceKind::kAmdNtb},    // AMD: the ids of driver/ntb/amd (ntb_hw_amd's table)
-    {0x1022, 0x148b, DeviceKind::kAmdNtb},
-    {0x1022, 0x14c0, DeviceKind::kAmdNtb},
-    {0x1022, 0x14c3, DeviceKind::kAmdNtb},
-    {0x1022, 0x155a, DeviceKind::kAmdNtb},
-    {0x1022, 0x17d4, DeviceKind::kAmdNtb},
-    {0x1022, 0x17d7, DeviceKind::kAmdNtb},
-    {0x1d94, 0x145b, DeviceKind::kAmdNtb},    // Hygon
-};
-
-
+// Supported devices: QEMU's ivshmem, and the NTBs the drivers accept, by their own ID tables
+// (hal::ntb_kind_of: Intel gen3 to gen6, AMD/Hygon, Switchtec NT endpoints by vendor and class).
 std::string read_line(const std::string& path) {
   std::ifstream f(path);
   std::string s;
@@ -51,39 +27,35 @@ std::string read_line(const std::string& path) {
   return s;
 }
 
-uint16_t read_hex_id(const std::string& path) { return static_cast<uint16_t>(std::strtoul(read_line(path).c_str(), nullptr, 16)); }
+uint32_t read_hex(const std::string& path) { return static_cast<uint32_t>(std::strtoul(read_line(path).c_str(), nullptr, 16)); }
 
-const KnownId* lookup(uint16_t vendor, uint16_t device) {
-  for (const KnownId& k : kKnown)
-    if (k.vendor == vendor && k.device == device) return &k;
-  return nullptr;
+std::optional<DeviceKind> kind_of(uint16_t vendor, uint16_t device, uint32_t class_code) {
+  if (vendor == 0x1af4 && device == 0x1110) return DeviceKind::kIvshmem;
+  switch (hal::ntb_kind_of(vendor, device, class_code)) {
+    case hal::NtbKind::kIntel: return DeviceKind::kIntelNtb;
+    case hal::NtbKind::kAmd: return DeviceKind::kAmdNtb;
+    case hal::NtbKind::kSwitchtec: return DeviceKind::kSwitchtecNtb;
+    case hal::NtbKind::kAny: break;
+  }
+  return std::nullopt;
 }
 
-// Switchtec NT endpoints: vendor 11f8 (or 1055, PCI100x) and class 068000, whatever the device
-// id (the management endpoint of the same switch has class 058000 and is not one).
-bool is_switchtec_nt(uint16_t vendor, const std::string& class_path) {
-  return (vendor == 0x11f8 || vendor == 0x1055) && std::strtoul(read_line(class_path).c_str(), nullptr, 16) == 0x068000;
-}
-
-constexpr KnownId kSwitchtec{0x11f8, 0, DeviceKind::kSwitchtecNtb};
-
-const KnownId* lookup_dir(const std::string& dir) {
-  const uint16_t vendor = read_hex_id(dir + "/vendor");
-  if (is_switchtec_nt(vendor, dir + "/class")) return &kSwitchtec;
-  return lookup(vendor, read_hex_id(dir + "/device"));
+std::optional<DeviceKind> kind_of_dir(const std::string& dir) {
+  return kind_of(static_cast<uint16_t>(read_hex(dir + "/vendor")), static_cast<uint16_t>(read_hex(dir + "/device")),
+                 read_hex(dir + "/class"));
 }
 
 Result<TestDevice> describe(const std::string& sysfs_root, const std::string& bdf) {
   TestDevice d;
   d.bdf = bdf;
   d.sysfs = sysfs_root + "/" + bdf;
-  d.vendor = read_hex_id(d.sysfs + "/vendor");
-  d.device = read_hex_id(d.sysfs + "/device");
-  const KnownId* k = lookup_dir(d.sysfs);
-  if (k == nullptr)
+  d.vendor = static_cast<uint16_t>(read_hex(d.sysfs + "/vendor"));
+  d.device = static_cast<uint16_t>(read_hex(d.sysfs + "/device"));
+  const auto k = kind_of_dir(d.sysfs);
+  if (!k)
     return fail(Errc::kNotSupported, "PBX_DEVICE=%s is %04x:%04x, not a supported NTB or ivshmem device", bdf.c_str(),
                 d.vendor, d.device);
-  d.kind = k->kind;
+  d.kind = *k;
   std::error_code ec;
   const auto drv = std::filesystem::read_symlink(d.sysfs + "/driver", ec);
   if (!ec) d.driver = drv.filename().string();
@@ -115,7 +87,7 @@ Result<TestDevice> find_test_device(const std::string& sysfs_root) {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(sysfs_root, ec)) {
     const std::string p = e.path().string();
-    if (lookup_dir(p) != nullptr)
+    if (kind_of_dir(p))
       found.push_back(e.path().filename().string());
   }
   if (found.empty())

@@ -22,9 +22,9 @@ namespace pbx::hwtest {
 
 enum class DeviceKind : uint8_t {
   kIvshmem,       // QEMU ivshmem (1af4:1110): BAR0 registers, BAR2 shared memory
-  kIntelNtb,      // Intel Xeon NTB (gen1..gen6)
-  kAmdNtb,        // AMD / Hygon NTB (register driver only: driver/ntb/amd)
-  kSwitchtecNtb,  // Microchip Switchtec NT endpoint, by vendor and class (driver/ntb/switchtec)
+  kIntelNtb,      // Intel Xeon NTB (gen3..gen6: the ids driver/ntb/intel accepts)
+  kAmdNtb,        // AMD / Hygon NTB (hal/ntb AmdNtbDevice, driver/ntb/amd)
+  kSwitchtecNtb,  // Microchip Switchtec NT endpoint, by vendor and class (hal/ntb SwitchtecNtbDevice)
 };
 const char* to_string(DeviceKind k) noexcept;
 

@@ -3,7 +3,8 @@
 # to vfio-pci, runs this VM's entries of /etc/pbx/plan one after the other, and powers off.
 #
 # Kernel command line words it reads:
-#   pbx.vm=a|b               which VM this is: runs the plan lines whose VM field matches
+#   pbx.vm=a|b|c|d           which VM this is: runs the plan lines whose VM field matches (or is *)
+#   pbx.nodes=N              VMs sharing the ivshmem device: exported as PBX_HW_NODES (default 2)
 #   pbx.nonce=N              exported as PBX_HW_NONCE (both VMs get the same)
 #   pbx.test_timeout=S       kills a test after S seconds (default 60)
 #   pbx.peer_timeout=S       exported as PBX_HW_PEER_TIMEOUT_S (default 30)
@@ -17,6 +18,7 @@
 export PATH=/bin:/opt/pbx/bin
 
 VM=unknown
+NODES=2
 NONCE=1
 TEST_TIMEOUT=60
 PEER_TIMEOUT=30
@@ -37,6 +39,7 @@ mount -t tmpfs tmpfs /tmp
 for w in $(cat /proc/cmdline); do
   case "$w" in
     pbx.vm=*) VM=${w#*=} ;;
+    pbx.nodes=*) NODES=${w#*=} ;;
     pbx.nonce=*) NONCE=${w#*=} ;;
     pbx.test_timeout=*) TEST_TIMEOUT=${w#*=} ;;
     pbx.peer_timeout=*) PEER_TIMEOUT=${w#*=} ;;
@@ -61,7 +64,7 @@ echo "$BDF" >/sys/bus/pci/drivers_probe
 GROUP=$(basename "$(readlink "$DEV/iommu_group")")
 [ -c "/dev/vfio/$GROUP" ] || fatal "no /dev/vfio/$GROUP for $BDF (is the IOMMU on? intel_iommu=on, -device intel-iommu)"
 
-export PBX_DEVICE=$BDF PBX_HW_NONCE=$NONCE PBX_HW_PEER_TIMEOUT_S=$PEER_TIMEOUT PBX_HW_VM=$VM
+export PBX_DEVICE=$BDF PBX_HW_NONCE=$NONCE PBX_HW_PEER_TIMEOUT_S=$PEER_TIMEOUT PBX_HW_VM=$VM PBX_HW_NODES=$NODES
 mark "READY vm=$VM device=$BDF group=$GROUP"
 
 # run_test COMMAND...: output to the console and to /tmp/out; verdict in $status and $rc.
@@ -91,7 +94,7 @@ run_test() {
 }
 
 while read -r name vm bin args; do
-  [ "$vm" = "$VM" ] || continue
+  [ "$vm" = "$VM" ] || [ "$vm" = "*" ] || continue
   mark "BEGIN vm=$VM test=$name"
   run_test sh -c "cd /tmp && exec $bin $args"
   mark "RESULT vm=$VM test=$name status=$status rc=$rc"

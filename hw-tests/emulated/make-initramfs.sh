@@ -4,9 +4,9 @@
 #   make-initramfs.sh --kernel DIR --plan FILE --out FILE
 #
 #   --kernel DIR   what fetch-kernel.sh made (DIR/version, DIR/lib/modules/<version>)
-#   --plan FILE    the tests, one per line: NAME VM BINARY [ARGS...] (VM: a or b, or x for a
-#                  program that tests start themselves, copied but not run; BINARY: a host
-#                  path). Blank lines and lines starting with # are ignored.
+#   --plan FILE    the tests, one per line: NAME VM BINARY [ARGS...] (VM: a, b, c or d, * for
+#                  every VM, or x for a program that tests start themselves, copied but not
+#                  run; BINARY: a host path). Blank lines and lines starting with # are ignored.
 #   --out FILE     the initramfs (an uncompressed newc cpio: nothing to decompress under TCG)
 #
 # Contents: busybox and its applets, the VFIO modules with modules.dep, every BINARY of the plan

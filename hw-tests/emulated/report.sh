@@ -36,6 +36,10 @@ esac
 
 vms=$(awk -v t="$test" '$1 == t { print $2 }' "$run/plan")
 [ -n "$vms" ] || die "$test is not in the plan $run/plan"
+if [ "$vms" = "*" ]; then  # every VM of the run
+  [ -f "$run/vms" ] || die "no list of VMs in $run: the hw-emulated run did not start"
+  vms=$(cat "$run/vms")
+fi
 
 verdict=0
 for vm in $vms; do

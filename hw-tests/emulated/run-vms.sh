@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
-# run-vms.sh: runs the hw-emulated plan in two QEMU VMs that share an ivshmem-doorbell device.
+# run-vms.sh: runs a hw-emulated plan in QEMU VMs that share one ivshmem-doorbell device.
 #
-#   run-vms.sh --kernel DIR --plan FILE --server BIN --out DIR
+#   run-vms.sh --kernel DIR --plan FILE --server BIN --out DIR [--vms N] [--shm SIZE]
 #
 #   --kernel DIR   what fetch-kernel.sh made (DIR/vmlinux, DIR/lib/modules)
-#   --plan FILE    the tests: NAME VM BINARY [ARGS...] per line (see make-initramfs.sh)
+#   --plan FILE    the tests: NAME VM BINARY [ARGS...] per line (see make-initramfs.sh); VM "*"
+#                  is every VM
 #   --server BIN   pbx-ivshmem-server
-#   --out DIR      emptied, then filled with: initramfs.cpio, console-{a,b}.log (the guests'
-#                  serial consoles), qemu-{a,b}.log and .cmd (QEMU's own output and command
-#                  line), server.log, plan, and status ("ok", "skip REASON" or "fatal REASON")
+#   --out DIR      emptied, then filled with: initramfs.cpio, console-<vm>.log (the guests'
+#                  serial consoles), qemu-<vm>.log and .cmd (QEMU's own output and command
+#                  line), server.log, plan, vms (the VMs' names), and status ("ok",
+#                  "skip REASON" or "fatal REASON")
+#   --vms N        how many VMs share the device: 2 (a, b; the default) up to 4 (a, b, c, d).
+#                  Each VM's node index is its ivshmem peer id (IVPosition), which the server
+#                  hands out in connection order; the guests get pbx.nodes=N
+#   --shm SIZE     the shared memory (default $PBX_HW_SHM_SIZE, else 4M)
 #
 # Steps: build the initramfs; start pbx-ivshmem-server on a private socket (fresh shared memory,
-# 2 vectors); boot VM a and VM b (TCG, q35, emulated IOMMU with interrupt remapping), each under
-# its own time-out, because QEMU pauses rather than exits on some errors; then check that both
-# ran their whole plan and print every test's result. The verdict per test is report.sh's.
+# 2 vectors); boot the VMs (TCG, q35, emulated IOMMU with interrupt remapping), each under its
+# own time-out, because QEMU pauses rather than exits on some errors; then check that every VM
+# ran its whole plan and print every test's result. The verdict per test is report.sh's.
 #
 # Environment: PBX_HW_VM_TIMEOUT_S (360), PBX_HW_TEST_TIMEOUT_S (150), PBX_HW_PEER_TIMEOUT_S (30),
 # PBX_HW_SHM_SIZE (4M), PBX_HW_EMULATED (require: fail instead of skip; off: skip).
 #
-# Exit status: 0 both VMs ran their plan (tests may still have failed), 1 a VM or the server
+# Exit status: 0 every VM ran its plan (tests may still have failed), 1 a VM or the server
 # failed (the message says which and shows its last console lines), 77 skipped.
 set -euo pipefail
 PROG=run-vms
@@ -28,10 +34,12 @@ here=$(dirname "$(readlink -f "$0")")
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 
-kernel="" plan="" server="" out=""
+kernel="" plan="" server="" out="" nvms=2 shm_size=${PBX_HW_SHM_SIZE:-4M}
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernel) kernel=${2:?}; shift ;;
+    --vms) nvms=${2:?}; shift ;;
+    --shm) shm_size=${2:?}; shift ;;
     --plan) plan=${2:?}; shift ;;
     --server) server=${2:?}; shift ;;
     --out) out=${2:?}; shift ;;
@@ -41,12 +49,13 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -n "$kernel" ] && [ -n "$plan" ] && [ -n "$server" ] && [ -n "$out" ] || { usage >&2; exit 2; }
+case "$nvms" in 2|3|4) ;; *) usage >&2; exit 2 ;; esac
 
 VM_TIMEOUT=${PBX_HW_VM_TIMEOUT_S:-360}
 TEST_TIMEOUT=${PBX_HW_TEST_TIMEOUT_S:-150}
 PEER_TIMEOUT=${PBX_HW_PEER_TIMEOUT_S:-30}
-SHM_SIZE=${PBX_HW_SHM_SIZE:-4M}
-VMS=(a b)
+ALL_VMS=(a b c d)
+VMS=("${ALL_VMS[@]:0:nvms}")
 
 rm -rf "$out"
 mkdir -p "$out"
@@ -54,6 +63,7 @@ status() { printf '%s\n' "$*" >"$out/status"; }
 on_skip() { status "skip $1"; }
 status "fatal run-vms.sh stopped before the VMs finished (see hw-emulated.vms)"
 cp "$plan" "$out/plan"
+echo "${VMS[*]}" >"$out/vms"  # who runs the plan's "*" entries (report.sh)
 
 need_vm_tools
 [ -x "$server" ] || die "no ivshmem server at $server (build the pbx-ivshmem-server target)"
@@ -81,7 +91,7 @@ trap 'msg "interrupted"; exit 130' INT TERM
 # --- the ivshmem server: wait for its "listening" line -------------------------------------
 sock=$tmp/ivshmem.sock
 mkfifo "$tmp/server.out"
-"$server" -S "$sock" -m "$shm" -l "$SHM_SIZE" -n 2 >"$tmp/server.out" 2>&1 &
+"$server" -S "$sock" -m "$shm" -l "$shm_size" -n 2 >"$tmp/server.out" 2>&1 &
 server_pid=$!
 exec {server_fd}<"$tmp/server.out"
 line=""
@@ -96,7 +106,7 @@ cat <&"$server_fd" >>"$out/server.log" &
 drain_pid=$!
 exec {server_fd}<&-
 
-# --- the two VMs -----------------------------------------------------------------------------
+# --- the VMs ---------------------------------------------------------------------------------
 nonce=$(( ((RANDOM << 16) | RANDOM) + 1 ))
 # -smp 1,maxcpus=2: one vCPU, but more than one possible, so that TCG runs multi-threaded
 # (MTTCG) and emits guest atomics as host atomics. With a single possible vCPU it emits plain
@@ -112,13 +122,13 @@ for vm in "${VMS[@]}"; do
        -serial "file:$out/console-$vm.log"
        -kernel "$kernel/vmlinux" -initrd "$out/initramfs.cpio"
        -chardev "socket,path=$sock,id=ivs" -device ivshmem-doorbell,chardev=ivs,vectors=2
-       -append "console=ttyS0 panic=-1 loglevel=4 intel_iommu=on iomem=relaxed pbx.vm=$vm pbx.nonce=$nonce pbx.test_timeout=$TEST_TIMEOUT pbx.peer_timeout=$PEER_TIMEOUT")
+       -append "console=ttyS0 panic=-1 loglevel=4 intel_iommu=on iomem=relaxed pbx.vm=$vm pbx.nodes=$nvms pbx.nonce=$nonce pbx.test_timeout=$TEST_TIMEOUT pbx.peer_timeout=$PEER_TIMEOUT")
   printf '%q ' "${cmd[@]}" >"$out/qemu-$vm.cmd"
   echo >>"$out/qemu-$vm.cmd"
   timeout --kill-after=10 "$VM_TIMEOUT" "${cmd[@]}" </dev/null >"$out/qemu-$vm.log" 2>&1 &
   vm_pid[$vm]=$!
 done
-msg "booted VMs a and b (TCG; each has $VM_TIMEOUT s to run its tests and power off)"
+msg "booted VMs ${VMS[*]} (TCG; each has $VM_TIMEOUT s to run its tests and power off)"
 
 declare -A vm_rc=()
 for vm in "${VMS[@]}"; do
@@ -152,10 +162,13 @@ for vm in "${VMS[@]}"; do
 done
 
 echo "hw-emulated results (consoles in $out):"
-while read -r name vm _; do
+while read -r name vm_field _; do
   case "$name" in ''|'#'*) continue ;; esac
-  r=$(markers "$vm" | sed -n "s/^@@PBX-HW RESULT vm=$vm test=$name status=\([a-z]*\) rc=\([0-9]*\).*/\1 (exit \2)/p" | head -n 1)
-  printf '  %-48s VM %s: %s\n' "$name" "$vm" "${r:-not run}"
+  case "$vm_field" in x) continue ;; '*') run_by=("${VMS[@]}") ;; *) run_by=("$vm_field") ;; esac
+  for vm in "${run_by[@]}"; do
+    r=$(markers "$vm" | sed -n "s/^@@PBX-HW RESULT vm=$vm test=$name status=\([a-z]*\) rc=\([0-9]*\).*/\1 (exit \2)/p" | head -n 1)
+    printf '  %-48s VM %s: %s\n' "$name" "$vm" "${r:-not run}"
+  done
 done <"$plan"
 
 if [ ${#problems[@]} -gt 0 ]; then

@@ -104,8 +104,10 @@ Result<hal::DeviceSpec> device_spec_from_env(const DeviceJobEnv& env) {
 }
 
 Result<std::pair<JobShape, Rank>> shape_on_device(const hal::DeviceInfo& info, const DeviceJobEnv& env) {
-  const char* where = env.backend == "ntb" ? "for ntb the USD side of the link is node 0, the DSD side node 1"
-                                           : "for ivshmem it is the VM's IVPosition";
+  const char* where = env.backend == "ntb"
+                          ? "Intel NTB: the USD side is node 0, the DSD side node 1; AMD: the primary side is node 0; "
+                            "Switchtec: the rank of the host's partition among the job's partitions"
+                          : "for ivshmem it is the VM's IVPosition";
   if (env.node && *env.node != info.self.v)
     return fail(Errc::kInvalidArgument,
                 "PBX_NODE = %llu but the %s device %s is node %u (the node index comes from the device: %s): unset "

@@ -286,6 +286,10 @@ void EndpointImpl::on_link_down(uint16_t node) noexcept {
   for (TxChannel& t : tx_) {
     // (A channel to a peer that is gone stays so: only its next incarnation reopens it.)
     if (t.dst.node != node || t.state == ChannelState::kCorrupt || t.state == ChannelState::kGone) continue;
+    // Acknowledgements that landed before the outage count: a process that closes writes its
+    // final acks, then its device takes the link down, and a sender still closing must not
+    // report what it acknowledged as lost when it then sees it gone.
+    if (t.state == ChannelState::kOk && !refresh_acks(t)) continue;  // garbage: the channel closed
     if (t.state == ChannelState::kResyncing) {
       --resyncing_;
       t.resync_owed = true;  // its answer, if it comes, is for an epoch that is over

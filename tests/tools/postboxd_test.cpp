@@ -204,7 +204,7 @@ TEST(PostboxdTool, FailuresAreClearErrors) {
   EXPECT_THAT(r.err, HasSubstr("ntb:BDF[,window=BYTES]"));
   r = run_command({POSTBOXD, "-d", "ntb:0000:af:00.0,window=3000", "-f"});
   EXPECT_EQ(r.status, 2);
-  EXPECT_THAT(r.err, HasSubstr("not a power of two"));
+  EXPECT_THAT(r.err, HasSubstr("not a multiple of 4 KiB"));
   r = run_command({POSTBOXD, "-d", "ntb:0000:af:00.0", "--handshake", "on", "-f"});
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.err, HasSubstr("brings its link up itself"));

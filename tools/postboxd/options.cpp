@@ -118,10 +118,10 @@ Result<Options> parse_args(const std::vector<std::string>& args) {
   }
   if (!have_device && !o.help)
     return fail(Errc::kInvalidArgument, "--device is required (%s)", kOwnedForms);
-  if (have_device && o.handshake == HandshakeMode::kOn && o.device.kind == hal::DeviceSpec::Kind::kNtb)
+  if (have_device && o.handshake == HandshakeMode::kOn && o.device.is_ntb())
     return fail(Errc::kInvalidArgument,
-                "--handshake on: an ntb device brings its link up itself (handshake on scratchpads 12..15); leave "
-                "--handshake at auto or off");
+                "--handshake on: an NTB device brings its link up itself (Intel: scratchpads 12..15, AMD: 4..7, "
+                "Switchtec: the control pages of its windows); leave --handshake at auto or off");
   return o;
 }
 

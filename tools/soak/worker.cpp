@@ -213,7 +213,8 @@ class Worker {
     if (ok) {
       body_.resize(n - kMinSize);
       fill_body(body_.data(), body_.size(), h.pid, h.attempt);
-      ok = std::memcmp(body_.data(), p + kMinSize, body_.size()) == 0;
+      // (A message of just the header has no body: memcmp must not see the empty vector's null.)
+      ok = body_.empty() || std::memcmp(body_.data(), p + kMinSize, body_.size()) == 0;
     }
     if (!ok) {
       std::fprintf(stderr, "pbx-soak: rank %u: message %u of %zu bytes from rank %u (pid %u) is corrupted\n", self_,

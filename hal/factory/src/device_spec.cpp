@@ -69,9 +69,10 @@ Result<DeviceSpec> parse_loopback(std::string_view text, std::string_view rest, 
   return d;
 }
 
-// BDF[,key=value]... for ivshmem (nodes, window) and ntb (window).
+// BDF[,key=value]... for ivshmem (nodes, window) and the NTB kinds (window).
 Result<DeviceSpec> parse_pci(std::string_view text, std::string_view rest, DeviceSpec d) {
   const bool ivshmem = d.kind == DeviceSpec::Kind::kIvshmem;
+  const bool intel = d.kind == DeviceSpec::Kind::kIntel;
   const char* kind = to_string(d.kind);
   const char* options = ivshmem ? "nodes=N, window=BYTES" : "window=BYTES";
   size_t comma = rest.find(',');
@@ -105,12 +106,12 @@ Result<DeviceSpec> parse_pci(std::string_view text, std::string_view rest, Devic
       if (!n || *n > (uint64_t{1} << 40))
         return bad(text, "window '%.*s' is not a byte count up to 1T (for example 1048576, 0x100000 or 1M)",
                    static_cast<int>(val.size()), val.data());
-      if (ivshmem && *n % kPage != 0)
-        return bad(text, "window %llu is not a multiple of 4 KiB (0: the largest that fits)",
+      if (intel && *n != 0 && (*n < kPage || !std::has_single_bit(*n)))
+        return bad(text, "window %llu is not a power of two of at least 4 KiB (Intel NTB windows are; 0: BAR2's size)",
                    static_cast<unsigned long long>(*n));
-      if (!ivshmem && *n != 0 && (*n < kPage || !std::has_single_bit(*n)))
-        return bad(text, "window %llu is not a power of two of at least 4 KiB (NTB windows are; 0: BAR2's size)",
-                   static_cast<unsigned long long>(*n));
+      if (*n % kPage != 0)
+        return bad(text, "window %llu is not a multiple of 4 KiB (0: %s)", static_cast<unsigned long long>(*n),
+                   ivshmem ? "the largest that fits" : "the backend's default");
       d.window = *n;
     } else {
       return bad(text, "unknown %s option '%.*s' (%s)", kind, kn, key.data(), options);
@@ -127,6 +128,9 @@ const char* to_string(DeviceSpec::Kind k) noexcept {
     case DeviceSpec::Kind::kIvshmem: return "ivshmem";
     case DeviceSpec::Kind::kNtb: return "ntb";
     case DeviceSpec::Kind::kPostboxd: return "postboxd";
+    case DeviceSpec::Kind::kIntel: return "intel";
+    case DeviceSpec::Kind::kAmd: return "amd";
+    case DeviceSpec::Kind::kSwitchtec: return "switchtec";
   }
   return "?";
 }
@@ -159,10 +163,12 @@ Result<DeviceSpec> parse_device_spec(std::string_view text) {
     d.kind = DeviceSpec::Kind::kLoopback;
     return parse_loopback(text, rest, std::move(d));
   }
-  if (kind == "ivshmem" || kind == "ntb") {
-    d.kind = kind == "ntb" ? DeviceSpec::Kind::kNtb : DeviceSpec::Kind::kIvshmem;
-    return parse_pci(text, rest, std::move(d));
-  }
+  for (const auto k : {DeviceSpec::Kind::kIvshmem, DeviceSpec::Kind::kNtb, DeviceSpec::Kind::kIntel,
+                       DeviceSpec::Kind::kAmd, DeviceSpec::Kind::kSwitchtec})
+    if (kind == to_string(k)) {
+      d.kind = k;
+      return parse_pci(text, rest, std::move(d));
+    }
   if (kind == "postboxd") {
     d.kind = DeviceSpec::Kind::kPostboxd;
     if (colon == std::string_view::npos) {

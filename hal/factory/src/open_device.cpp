@@ -1,7 +1,7 @@
 // open_device(): a DeviceSpec to a backend.
 #include "pbx/hal/postboxd/client.h"
 #include "pbx/hal/factory.h"
-#include "pbx/hal/intel_ntb.h"
+#include "pbx/hal/ntb_device.h"
 #include "pbx/hal/ivshmem.h"
 #include "pbx/hal/loopback.h"
 #include "pbx/vfio/bdf.h"
@@ -24,7 +24,10 @@ Result<std::unique_ptr<Device>> open_device(const DeviceSpec& spec, const OpenOp
     case DeviceSpec::Kind::kPostboxd:
       return as_device(PostboxdClientDevice::open(spec.socket));
     case DeviceSpec::Kind::kIvshmem:
-    case DeviceSpec::Kind::kNtb: break;
+    case DeviceSpec::Kind::kNtb:
+    case DeviceSpec::Kind::kIntel:
+    case DeviceSpec::Kind::kAmd:
+    case DeviceSpec::Kind::kSwitchtec: break;
   }
   auto bdf = vfio::Bdf::parse(spec.bdf);  // a spec built by hand may hold anything
   if (!bdf) return tl::unexpected(bdf.error());
@@ -35,10 +38,14 @@ Result<std::unique_ptr<Device>> open_device(const DeviceSpec& spec, const OpenOp
     o.vfio.sys = opts.vfio_sys;
     return as_device(IvshmemDevice::open(*bdf, o));
   }
-  IntelNtbOptions o;
+  NtbOpenOptions o;
+  o.kind = spec.kind == DeviceSpec::Kind::kIntel       ? NtbKind::kIntel
+           : spec.kind == DeviceSpec::Kind::kAmd       ? NtbKind::kAmd
+           : spec.kind == DeviceSpec::Kind::kSwitchtec ? NtbKind::kSwitchtec
+                                                       : NtbKind::kAny;
   o.window_size = spec.window;
   o.vfio.sys = opts.vfio_sys;
-  return as_device(IntelNtbDevice::open(*bdf, o));
+  return open_ntb_device(*bdf, o);
 }
 
 }  // namespace pbx::hal

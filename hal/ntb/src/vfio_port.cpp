@@ -1,47 +1,17 @@
 // The product path: IntelNtbDevice over the real NTB, through VFIO.
 #include "pbx/hal/intel_ntb.h"
 #include "pbx/ntb/intel/regs.h"
+#include "vfio_config_space.h"
 
 namespace pbx::hal {
 namespace {
 
-// Config space through the VFIO config region.
-class VfioConfigSpace final : public ntb::ConfigSpace {
- public:
-  explicit VfioConfigSpace(vfio::VfioDevice& dev) noexcept : dev_(&dev) {}
-
-  Result<uint32_t> cfg_read(uint32_t off, unsigned width) override {
-    switch (width) {
-      case 1: return widen(dev_->config_read<uint8_t>(off));
-      case 2: return widen(dev_->config_read<uint16_t>(off));
-      case 4: return dev_->config_read<uint32_t>(off);
-      default: return fail(Errc::kInvalidArgument, "config read of %u bytes at 0x%x", width, off);
-    }
-  }
-  Result<void> cfg_write(uint32_t off, unsigned width, uint32_t value) override {
-    switch (width) {
-      case 1: return dev_->config_write<uint8_t>(off, static_cast<uint8_t>(value));
-      case 2: return dev_->config_write<uint16_t>(off, static_cast<uint16_t>(value));
-      case 4: return dev_->config_write<uint32_t>(off, value);
-      default: return fail(Errc::kInvalidArgument, "config write of %u bytes at 0x%x", width, off);
-    }
-  }
-
- private:
-  template <class T>
-  static Result<uint32_t> widen(Result<T> r) {
-    if (!r) return tl::unexpected(r.error());
-    return uint32_t{*r};
-  }
-  vfio::VfioDevice* dev_;
-};
+using detail::VfioConfigSpace;
 
 class VfioIntelNtbPort final : public IntelNtbPort {
  public:
-  static Result<std::unique_ptr<VfioIntelNtbPort>> open(const vfio::Bdf& bdf, const IntelNtbOptions& opts) {
-    auto dev = vfio::VfioDevice::open(bdf, opts.vfio);
-    if (!dev) return tl::unexpected(dev.error());
-    std::unique_ptr<VfioIntelNtbPort> p(new VfioIntelNtbPort(std::move(*dev), opts.write_combining));
+  static Result<std::unique_ptr<VfioIntelNtbPort>> open(vfio::VfioDevice dev, const IntelNtbOptions& opts) {
+    std::unique_ptr<VfioIntelNtbPort> p(new VfioIntelNtbPort(std::move(dev), opts.write_combining));
     auto bar0 = p->dev_.map_bar(0);  // registers: uncached
     if (!bar0) return tl::unexpected(bar0.error());
     p->bar0_ = bar0->mem;
@@ -107,7 +77,14 @@ class VfioIntelNtbPort final : public IntelNtbPort {
 
 Result<std::unique_ptr<IntelNtbDevice>> IntelNtbDevice::open(const vfio::Bdf& bdf, const IntelNtbOptions& opts) {
   if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
-  auto port = VfioIntelNtbPort::open(bdf, opts);
+  auto dev = vfio::VfioDevice::open(bdf, opts.vfio);
+  if (!dev) return tl::unexpected(dev.error());
+  return open(std::move(*dev), opts);
+}
+
+Result<std::unique_ptr<IntelNtbDevice>> IntelNtbDevice::open(vfio::VfioDevice dev, const IntelNtbOptions& opts) {
+  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
+  auto port = VfioIntelNtbPort::open(std::move(dev), opts);
   if (!port) return tl::unexpected(port.error());
   return attach(std::move(*port), opts);
 }

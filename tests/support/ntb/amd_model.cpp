@@ -108,6 +108,7 @@ unsigned AmdNtbModel::width_of(std::size_t off, bool peer_view) const {
 }
 
 uint64_t AmdNtbModel::mmio_read(std::size_t off, unsigned width) {
+  std::lock_guard lock(pair_->mu_);
   const bool peer_view = off >= 0x800 && off < 0x900;
   const std::size_t own = peer_view ? off - amd::kPeerOffset : off;
   if (own >= regs_.size() || width_of(own, peer_view) != width || own == 0x454) {
@@ -119,6 +120,7 @@ uint64_t AmdNtbModel::mmio_read(std::size_t off, unsigned width) {
 }
 
 void AmdNtbModel::mmio_write(std::size_t off, unsigned width, uint64_t v) {
+  std::lock_guard lock(pair_->mu_);
   const bool peer_view = off >= 0x800 && off < 0x900;
   const std::size_t own = peer_view ? off - amd::kPeerOffset : off;
   if (own >= regs_.size() || width_of(own, peer_view) != width) {
@@ -175,6 +177,7 @@ AmdNtbPair::AmdNtbPair(const AmdNtbModelSpec& spec) : spec_(spec) {
 }
 
 void AmdNtbPair::physical_link(bool up) {
+  std::lock_guard lock(mu_);
   const uint32_t ev = up ? amd::kEventLinkUp : amd::kEventLinkDown;
   for (AmdNtbModel* s : {primary_.get(), secondary_.get()}) {
     if (s != primary_.get() || spec_.primary_events) s->poke(0x474, 4, s->peek(0x474, 4) | ev);

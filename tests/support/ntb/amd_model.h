@@ -18,12 +18,15 @@
 //    XLAT + o in the peer's memory (the peer programs both through its peer view);
 //  * physical link changes raise LINK_UP / LINK_DOWN in INTSTAT of the secondary always and of
 //    the primary only when `primary_events` is on (the unreliable reporting TrueNAS saw).
+// Threading: the BAR0 accesses of both sides take the pair's lock, so that the two hosts may run
+// in threads of one test.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -119,6 +122,7 @@ class AmdNtbPair {
   std::array<uint32_t, ntb::amd::kSpadCount> spads_{};
   std::unique_ptr<AmdNtbModel> primary_;
   std::unique_ptr<AmdNtbModel> secondary_;
+  std::recursive_mutex mu_;
 };
 
 }  // namespace pbx::test

@@ -16,3 +16,8 @@ target_link_libraries(pbx_test_switchtec_model PUBLIC pbx::ntb_switchtec PRIVATE
 add_library(pbx_test_amd_ntb_model STATIC ${PROJECT_SOURCE_DIR}/tests/support/ntb/amd_model.cpp)
 target_include_directories(pbx_test_amd_ntb_model PUBLIC ${PROJECT_SOURCE_DIR}/tests)
 target_link_libraries(pbx_test_amd_ntb_model PUBLIC pbx::ntb_amd PRIVATE pbx::warnings)
+
+# The Switchtec model with HAL ports and routed BAR mappings: link pbx_test_switchtec_fabric.
+add_library(pbx_test_switchtec_fabric STATIC ${PROJECT_SOURCE_DIR}/tests/support/ntb/switchtec_fabric.cpp)
+target_include_directories(pbx_test_switchtec_fabric PUBLIC ${PROJECT_SOURCE_DIR}/tests)
+target_link_libraries(pbx_test_switchtec_fabric PUBLIC pbx_test_switchtec_model pbx::hal_ntb PRIVATE pbx::warnings)

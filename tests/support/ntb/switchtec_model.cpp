@@ -101,9 +101,24 @@ uint64_t SwitchtecModel::raw(std::size_t off, unsigned width) const {
 
 void SwitchtecModel::set_raw(std::size_t off, unsigned width, uint64_t v) { std::memcpy(gas_.data() + off, &v, width); }
 
-uint64_t SwitchtecModel::peek(std::size_t gas_off, unsigned width) const { return raw(gas_off, width); }
+uint64_t SwitchtecModel::peek(std::size_t gas_off, unsigned width) const {
+  std::lock_guard lock(mu_);
+  return raw(gas_off, width);
+}
+
+void SwitchtecModel::set_link_active(unsigned partition, bool active) {
+  std::lock_guard lock(mu_);
+  const auto pff = static_cast<uint32_t>(raw(sw::part_cfg_offset(partition) + 0x14, 4));
+  set_raw(sw::pff_csr_offset(pff) + 0x74, 4, active ? uint32_t{spec_.partitions.at(partition).link} << 16 : 0);
+}
+
+void SwitchtecModel::on_change(std::function<void()> f) {
+  std::lock_guard lock(mu_);
+  on_change_ = std::move(f);
+}
 
 std::vector<uint8_t> SwitchtecModel::gas_image(unsigned partition) const {
+  std::lock_guard lock(mu_);
   std::vector<uint8_t> img = gas_;
   for (unsigned p = 0; p < spec_.partition_count; ++p) {  // status registers as a reader sees them
     const uint32_t st = blocks_[p].status | spec_.status_high;
@@ -116,12 +131,14 @@ std::vector<uint8_t> SwitchtecModel::gas_image(unsigned partition) const {
 }
 
 void SwitchtecModel::force_lock(unsigned partition, unsigned owner) {
+  std::lock_guard lock(mu_);
   Block& k = blk(partition);
   k.status = sw::kStatusLocked;
   k.owner = static_cast<int>(owner);
 }
 
 void SwitchtecModel::set_lut_entries(unsigned partition, uint16_t n) {
+  std::lock_guard lock(mu_);
   set_raw(sw::ctrl_offset(partition) + 0x14, 2, n);
   spec_.partitions.at(partition).lut_entries = n;
 }
@@ -161,12 +178,17 @@ unsigned SwitchtecModel::dbmsg_width(std::size_t rel) const {
   return 0;
 }
 
-uint64_t SwitchtecModel::Port::mmio_read(std::size_t off, unsigned width) { return sw_->read(partition_, off, width); }
+uint64_t SwitchtecModel::Port::mmio_read(std::size_t off, unsigned width) {
+  std::lock_guard lock(sw_->mu_);
+  return sw_->read(partition_, off, width);
+}
 void SwitchtecModel::Port::mmio_write(std::size_t off, unsigned width, uint64_t v) {
+  std::lock_guard lock(sw_->mu_);
   sw_->write(partition_, off, width, v);
 }
 
 Result<uint32_t> SwitchtecModel::Port::cfg_read(uint32_t off, unsigned width) {
+  std::lock_guard lock(sw_->mu_);
   const auto& s = sw_->spec_;
   uint8_t cfg[64] = {};
   auto put = [&](unsigned o, unsigned w, uint64_t v) {
@@ -184,6 +206,7 @@ Result<uint32_t> SwitchtecModel::Port::cfg_read(uint32_t off, unsigned width) {
 }
 
 Result<void> SwitchtecModel::Port::cfg_write(uint32_t off, unsigned width, uint32_t) {
+  std::lock_guard lock(sw_->mu_);
   sw_->violation("config write of " + std::to_string(width) + " bytes at " + hex(off));
   return {};
 }
@@ -338,6 +361,7 @@ void SwitchtecModel::finish(unsigned p) {
         k.owner = -1;
         ++k.configures;
         std::memcpy(k.active.data(), gas_.data() + c, sw::kCtrlStride);
+        if (on_change_) on_change_();
       } else {
         k.status = sw::kStatusLocked;
       }
@@ -346,6 +370,7 @@ void SwitchtecModel::finish(unsigned p) {
       k.status = sw::kStatusNormal;
       k.owner = -1;
       std::memcpy(gas_.data() + c, k.active.data(), sw::kCtrlStride);
+      if (on_change_) on_change_();
       break;
     default: break;
   }

@@ -33,13 +33,21 @@
 //    X's last accepted configuration (LUT entry or direct window) into partition T's memory,
 //    and delivered only if X's requester-ID table holds the root complex 00:00.0 (model: host
 //    stores carry that requester ID) and T's host mapped memory at that IOVA.
+//
+// Threading: every access (the ports' GAS and config reads and writes, the test controls) takes
+// one lock, so that the hosts of a job may run in threads of one test. on_change() is called
+// with the lock held (it may call back into the model: the lock is recursive) whenever what a
+// store through a BAR reaches may have changed: a configuration was accepted or reset, memory
+// was added or removed (tests/support/ntb/switchtec_fabric.h routes BAR mappings with it).
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -124,8 +132,26 @@ class SwitchtecModel {
   void stall(unsigned partition, bool stalled) { blk(partition).stalled = stalled; }  // stays LOCKING/CONFIGURING
   void force_lock(unsigned partition, unsigned owner);  // another host holds the lock
   void set_lut_entries(unsigned partition, uint16_t n);  // the switch's LUT count changes (a config reload)
-  // Memory the host of `partition` DMA-mapped at `iova` (the target of windows into it).
+  // Memory the host of `partition` DMA-mapped at `iova` (the target of windows into it), and its
+  // unmapping.
   void add_memory(unsigned partition, uint64_t iova, std::span<std::byte> mem);
+  void remove_memory(unsigned partition, uint64_t iova);
+  // The link of `partition` to the switch goes down (LNKSTA without Data Link Layer Link Active)
+  // or comes back (its spec value).
+  void set_link_active(unsigned partition, bool active);
+  // Called (with the model's lock held) when the translations or the memory behind them changed.
+  void on_change(std::function<void()> f);
+  // Runs `f` with the model's lock held.
+  void locked(const std::function<void()>& f) {
+    std::lock_guard lock(mu_);
+    f();
+  }
+  // Where a store of `len` bytes through `from`'s BAR `bar` at `off` lands in a host's memory
+  // (the pointer into the memory that host added), or nullptr when it would be dropped (why in
+  // last_drop()). Does not count a drop.
+  std::byte* resolve(unsigned from, unsigned bar, uint64_t off, std::size_t len);
+  // The LUT windows partition `p`'s BAR `bar` has in its accepted configuration: (count, size).
+  std::pair<unsigned, uint64_t> lut_windows(unsigned p, unsigned bar);
   // A store/load through `from`'s BAR `bar` at `off`; true if it reached memory.
   bool write_through(unsigned from, unsigned bar, uint64_t off, const void* data, std::size_t len);
   bool read_through(unsigned from, unsigned bar, uint64_t off, void* data, std::size_t len);
@@ -190,6 +216,8 @@ class SwitchtecModel {
   unsigned conflicts_ = 0;
   std::size_t dropped_ = 0;
   std::string last_drop_;
+  std::function<void()> on_change_;
+  mutable std::recursive_mutex mu_;
 };
 
 }  // namespace pbx::test

@@ -32,7 +32,16 @@ void SwitchtecModel::send_msg(unsigned from, unsigned idx, uint32_t v) {
 }
 
 void SwitchtecModel::add_memory(unsigned partition, uint64_t iova, std::span<std::byte> mem) {
+  std::lock_guard lock(mu_);
   memory_[partition].push_back(Memory{iova, mem});
+  if (on_change_) on_change_();
+}
+
+void SwitchtecModel::remove_memory(unsigned partition, uint64_t iova) {
+  std::lock_guard lock(mu_);
+  auto& v = memory_[partition];
+  std::erase_if(v, [&](const Memory& m) { return m.iova == iova; });
+  if (on_change_) on_change_();
 }
 
 bool SwitchtecModel::drop(std::string why) {
@@ -87,7 +96,36 @@ bool SwitchtecModel::translate(unsigned from, unsigned bar, uint64_t off, std::s
   return drop(where + ": no window translates it");
 }
 
+std::byte* SwitchtecModel::resolve(unsigned from, unsigned bar, uint64_t off, std::size_t len) {
+  std::lock_guard lock(mu_);
+  const std::size_t dropped = dropped_;
+  bool rc_listed = false;
+  for (unsigned i = 0; i < spec_.partitions[from].rid_entries && !rc_listed; ++i) {
+    uint32_t e = 0;
+    std::memcpy(&e, blk(from).active.data() + 0x400 + 4 * i, 4);
+    rc_listed = (e & sw::kReqIdEn) != 0 && (e >> sw::kReqIdShift) == 0x0000;
+  }
+  unsigned to = 0;
+  uint64_t addr = 0;
+  std::byte* dst = nullptr;
+  if (!rc_listed)
+    drop("partition " + std::to_string(from) + ": requester 00:00.0 is not in its requester-ID table");
+  else if (translate(from, bar, off, len, &to, &addr) && (dst = memory_at(to, addr, len)) == nullptr)
+    drop("partition " + std::to_string(to) + ": no memory mapped at IOVA " + std::to_string(addr));
+  dropped_ = dropped;
+  return dst;
+}
+
+std::pair<unsigned, uint64_t> SwitchtecModel::lut_windows(unsigned p, unsigned bar) {
+  std::lock_guard lock(mu_);
+  uint32_t ctl = 0;
+  std::memcpy(&ctl, blk(p).active.data() + 0x40 + 0x10 * bar, 4);
+  if ((ctl & sw::kBarLutWinEn) == 0) return {0, 0};
+  return {(ctl >> sw::kBarLutCountShift) + 1, uint64_t{1} << ((ctl & sw::kBarLutSizeMask) >> sw::kBarLutSizeShift)};
+}
+
 bool SwitchtecModel::write_through(unsigned from, unsigned bar, uint64_t off, const void* data, std::size_t len) {
+  std::lock_guard lock(mu_);
   // The switch forwards host stores only from requester IDs in the source partition's table.
   bool rc_listed = false;
   for (unsigned i = 0; i < spec_.partitions[from].rid_entries && !rc_listed; ++i) {
@@ -108,6 +146,7 @@ bool SwitchtecModel::write_through(unsigned from, unsigned bar, uint64_t off, co
 }
 
 bool SwitchtecModel::read_through(unsigned from, unsigned bar, uint64_t off, void* data, std::size_t len) {
+  std::lock_guard lock(mu_);
   unsigned to = 0;
   uint64_t addr = 0;
   if (!translate(from, bar, off, len, &to, &addr)) return false;

@@ -151,7 +151,8 @@ TEST_F(ProbeSwitchtec, JsonHasTheSameFacts) {
     const std::string check =
         "import json,sys; d=json.load(open(sys.argv[1]))['devices']; s=d[0]['switchtec']; "
         "assert s['peers']==[1,2], s; assert s['partitions'][0]['luts'][0]['partition']==1; "
-        "assert d[1]['switchtec']['problem'] is not None; assert d[0]['hal_backend'] is False";
+        "assert d[1]['switchtec']['problem'] is not None; assert d[0]['hal_backend'] is True; "
+        "assert d[0]['spec']=='ntb:0000:05:00.1'";
     EXPECT_EQ(std::system(("/usr/bin/python3 -c \"" + check + "\" " + file).c_str()), 0) << r.out;
   }
 }

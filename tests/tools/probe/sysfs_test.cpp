@@ -28,9 +28,12 @@ TEST(ProbeTable, ClassifiesEverySupportedFamily) {
   EXPECT_EQ(classify(0x1055, 0x1002, 0, 0x068000)->part, "PCI1002XG4");
   EXPECT_EQ(classify(0x11f8, 0x6000, 0, 0x068000)->kind, "switchtec-ntb") << "newer IDs are matched by class";
   EXPECT_TRUE(classify(0x11f8, 0x4000, 0, 0x068000)->postbox_driver);
-  EXPECT_FALSE(classify(0x11f8, 0x4000, 0, 0x068000)->hal_backend);
+  EXPECT_TRUE(classify(0x11f8, 0x4000, 0, 0x068000)->hal_backend);
+  EXPECT_EQ(classify(0x11f8, 0x4000, 0, 0x068000)->spec("0000:03:00.1"), "ntb:0000:03:00.1");
   EXPECT_TRUE(classify(0x1022, 0x148b, 0, 0x068000)->postbox_driver);
-  EXPECT_FALSE(classify(0x1022, 0x148b, 0, 0x068000)->hal_backend);
+  EXPECT_TRUE(classify(0x1022, 0x148b, 0, 0x068000)->hal_backend);
+  EXPECT_EQ(classify(0x1af4, 0x1110, 1, 0x050000)->spec("0000:00:04.0"), "ivshmem:0000:00:04.0");
+  EXPECT_EQ(classify(0x8086, 0x347e, 0x01, 0x068000)->spec("0000:17:00.0"), "") << "no driver, no spec";
   EXPECT_TRUE(classify(0x8086, 0x0db4, 0, 0x068000)->hal_backend);
   EXPECT_FALSE(classify(0x11f8, 0x4000, 0, 0x058000)) << "the management endpoint is not an NT function";
   EXPECT_FALSE(classify(0x8086, 0x6f0d, 0, 0x068000)) << "gen1 Xeon NTB";

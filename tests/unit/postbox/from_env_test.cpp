@@ -70,7 +70,7 @@ TEST(FromEnvOwnDevice, AMalformedPbxDeviceNamesTheSpecAndTheAcceptedForms) {
   EXPECT_THAT(e.message(), HasSubstr("PCI address 'af:00' is invalid"));
   EXPECT_THAT(e.message(), HasSubstr(hal::kDeviceSpecForms));
   const Error w = from_env_error({{"PBX_BACKEND", "ntb"}, {"PBX_DEVICE", "af:00.0,window=5000"}});
-  EXPECT_THAT(w.message(), HasSubstr("not a power of two"));
+  EXPECT_THAT(w.message(), HasSubstr("not a multiple of 4 KiB"));
 }
 
 TEST(FromEnvOwnDevice, MoreThanOneProcessPerNodeIsSentToPostboxd) {
@@ -136,7 +136,7 @@ TEST(FromEnvOwnDevice, APbxNodeThatDisagreesWithTheDeviceIsAClearError) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), Errc::kInvalidArgument);
   EXPECT_THAT(s.error().message(), HasSubstr("PBX_NODE = 0 but the intel-gen3 device 0000:af:00.0 is node 1"));
-  EXPECT_THAT(s.error().message(), HasSubstr("the USD side of the link is node 0"));
+  EXPECT_THAT(s.error().message(), HasSubstr("Intel NTB: the USD side is node 0"));
   EXPECT_THAT(s.error().message(), HasSubstr("unset PBX_NODE or set PBX_NODE=1"));
   auto nodes = ntb_env();
   nodes.nodes = 3;

@@ -96,6 +96,7 @@ void print_text(std::FILE* out, const std::vector<DeviceReport>& devices, const 
     else if (!r.what.hal_backend)
       std::fprintf(out, " (register driver only: no HAL backend yet, a job cannot run on it)");
     std::fputc('\n', out);
+    if (const std::string spec = r.what.spec(r.address); !spec.empty()) std::fprintf(out, "\tspec: %s\n", spec.c_str());
     if (r.what.postbox_driver && !r.what.note.empty()) std::fprintf(out, "\tnote: %s\n", r.what.note.c_str());
     if (o.verbose) {
       std::fprintf(out, "\tclass: %04x", r.class_code >> 8);
@@ -167,6 +168,8 @@ void print_json(std::FILE* out, const std::vector<DeviceReport>& devices, const 
     std::fprintf(out, ", \"kind\": %s, \"part\": %s, \"postbox_driver\": %s, \"hal_backend\": %s",
                  js(r.what.kind).c_str(), r.what.part.empty() ? "null" : js(r.what.part).c_str(),
                  r.what.postbox_driver ? "true" : "false", r.what.hal_backend ? "true" : "false");
+    const std::string spec = r.what.spec(r.address);
+    std::fprintf(out, ", \"spec\": %s", spec.empty() ? "null" : js(spec).c_str());
     std::fprintf(out, ", \"driver\": %s", r.driver.empty() ? "null" : js(r.driver).c_str());
     if (r.iommu_group)
       std::fprintf(out, ", \"iommu_group\": %d, \"vfio_node\": %s", *r.iommu_group, js(vfio_node(r, o)).c_str());

@@ -46,14 +46,14 @@ std::optional<Classification> classify(uint16_t vendor, uint16_t device, uint8_t
   }
   if (PciId{vendor, device} == kIvshmem) return Classification{Family::kIvshmem, "ivshmem", "", "", true, true, ""};
   if (auto amd = ntb::amd::identify(vendor, device, ""))
-    return Classification{Family::kAmdNtb, "amd-ntb", "", (*amd)->name, true, false, ""};
+    return Classification{Family::kAmdNtb, "amd-ntb", "", (*amd)->name, true, true, ""};
   if (sw::is_nt_endpoint(vendor, class_code)) {
     if (auto p = sw::lookup(vendor, device)) {
       char gen[16];
       std::snprintf(gen, sizeof gen, "gen%u switch", static_cast<unsigned>(p->gen));
-      return Classification{Family::kSwitchtecNtb, "switchtec-ntb", p->name, gen, true, false, ""};
+      return Classification{Family::kSwitchtecNtb, "switchtec-ntb", p->name, gen, true, true, ""};
     }
-    return Classification{Family::kSwitchtecNtb, "switchtec-ntb", "", "", true, false,
+    return Classification{Family::kSwitchtecNtb, "switchtec-ntb", "", "", true, true,
                           "device ID not in Linux's Switchtec table (a newer switch): driven as the others"};
   }
   return std::nullopt;

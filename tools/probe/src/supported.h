@@ -1,15 +1,15 @@
 // The devices pbx-probe lists, and which of them postbox binds to vfio-pci.
 //
-//   Intel Xeon NTB    8086:201C, 347E, 0DB4, 7868   driver/ntb/intel, HAL backend
-//   QEMU ivshmem      1AF4:1110                     driver/ivshmem, HAL backend
-//   AMD NTB           1022:145B 148B 14C0 14C3 155A 17D4 17D7, Hygon 1D94:145B   driver/ntb/amd
-//   Microchip Switchtec NT endpoints: vendor 11F8 or 1055, class 0680   driver/ntb/switchtec
+//   Intel Xeon NTB    8086:201C, 347E, 0DB4, 7868   driver/ntb/intel, HAL backend (spec ntb: or intel:)
+//   QEMU ivshmem      1AF4:1110                     driver/ivshmem, HAL backend (spec ivshmem:)
+//   AMD NTB           1022:145B 148B 14C0 14C3 155A 17D4 17D7, Hygon 1D94:145B   driver/ntb/amd,
+//                     HAL backend (spec ntb: or amd:)
+//   Microchip Switchtec NT endpoints: vendor 11F8 or 1055, class 0680   driver/ntb/switchtec,
+//                     HAL backend (spec ntb: or switchtec:)
 //
-// AMD and Switchtec have register-level drivers (driver/ntb/amd, driver/ntb/switchtec) but no
-// HAL backend yet: they are bound to vfio-pci and probed in depth, and a job cannot run on them
-// until the backend exists. IDs from the drivers' own tables (ntb/intel/ids.h, ntb/amd/ids.h,
-// ntb/switchtec/ids.h: Switchtec NT endpoints are matched by vendor and class, as Linux's
-// ntb_hw_switchtec does, since every switch generation adds device IDs).
+// IDs from the drivers' own tables (ntb/intel/ids.h, ntb/amd/ids.h, ntb/switchtec/ids.h:
+// Switchtec NT endpoints are matched by vendor and class, as Linux's ntb_hw_switchtec does,
+// since every switch generation adds device IDs).
 #pragma once
 
 #include <cstdint>
@@ -42,6 +42,12 @@ struct Classification {
   bool postbox_driver;    // postbox has a register-level driver for it
   bool hal_backend;       // ... and a HAL backend: a job can run on it
   std::string note;       // why the part is not fully identified, if so
+  // The device spec that opens it (hal/factory), for `address`: "ntb:0000:af:00.0"; empty when
+  // no backend drives it.
+  std::string spec(const std::string& address) const {
+    if (!hal_backend) return {};
+    return (family == Family::kIvshmem ? "ivshmem:" : "ntb:") + address;
+  }
 };
 
 // `class_code` is the 24-bit class (0x068000).

@@ -249,6 +249,65 @@ Result<void> SwitchtecNtb::inbound_clear_trans(unsigned pidx) {
       [&] { for (unsigned j = 0; j < old.size(); ++j) c.write(CtrlRegs::lut_entry, *first + j, old[j]); });
 }
 
+Result<void> SwitchtecNtb::outbound_set_trans(const std::vector<OutboundTrans>& t) {
+  const char* nm = name_.c_str();
+  if (t.size() != topo_.peers.size())
+    return fail(Errc::kInvalidArgument, "%s: outbound_set_trans: %zu translations for %zu peers", nm, t.size(),
+                topo_.peers.size());
+  const uint64_t range = uint64_t{lut_.per_peer} * lut_size_;
+  for (unsigned k = 0; k < t.size(); ++k) {
+    const uint8_t peer = topo_.peers[k];
+    if (t[k].size % lut_size_ != 0 || t[k].size > range)
+      return fail(Errc::kInvalidArgument,
+                  "%s: outbound window to partition %u: size %s is invalid: a multiple of the LUT window size (%s), at "
+                  "most the %s of LUT entries partition %u owns in our block",
+                  nm, peer, size_str(t[k].size).c_str(), size_str(lut_size_).c_str(), size_str(range).c_str(), peer);
+    if (t[k].size != 0 && t[k].iova % lut_size_ != 0)
+      return fail(Errc::kInvalidArgument,
+                  "%s: outbound window to partition %u: address 0x%" PRIx64 " is not aligned to the LUT window size (%s)",
+                  nm, peer, t[k].iova, size_str(lut_size_).c_str());
+  }
+  const auto c = gas_.ctrl(topo_.self);
+  const uint32_t old_ctl = c.read(CtrlRegs::bar_ctl, lut_bar_);
+  const uint32_t new_ctl = lut_bar_ctl(old_ctl, lut_size_, lut_.entries);
+  const unsigned count = lut_.per_peer * static_cast<unsigned>(t.size());
+  std::vector<uint64_t> old(count), want(count, 0);
+  for (unsigned k = 0; k < t.size(); ++k) {
+    const unsigned first = *lut_.first_entry_of(topo_.peers[k]);  // our block's peers are our peers
+    const auto used = static_cast<unsigned>(t[k].size / lut_size_);
+    for (unsigned j = 0; j < lut_.per_peer; ++j) {
+      const unsigned e = first + j;
+      old[e] = c.read(CtrlRegs::lut_entry, e);
+      if (j < used) want[e] = kLutEn | uint64_t{topo_.peers[k]} << kLutPartitionShift | (t[k].iova + j * lut_size_);
+    }
+  }
+  char what[96];
+  std::snprintf(what, sizeof what, "LUT entries 0..%u (windows to partitions %s)", count - 1,
+                partition_list([&] {
+                  uint64_t m = 0;
+                  for (uint8_t q : topo_.peers) m |= uint64_t{1} << q;
+                  return m;
+                }()).c_str());
+  auto ok = txn().run(
+      topo_.self, what,
+      [&] {
+        c.write(CtrlRegs::bar_ctl, lut_bar_, new_ctl);
+        for (unsigned e = 0; e < count; ++e) c.write(CtrlRegs::lut_entry, e, want[e]);
+      },
+      [&] {
+        c.write(CtrlRegs::bar_ctl, lut_bar_, old_ctl);
+        for (unsigned e = 0; e < count; ++e) c.write(CtrlRegs::lut_entry, e, old[e]);
+      });
+  if (!ok) return ok;
+  for (unsigned e = 0; e < count; ++e)
+    if (const uint64_t v = c.read(CtrlRegs::lut_entry, e); v != want[e])
+      return fail(Errc::kIoError,
+                  "%s: LUT entry %u of partition %u reads 0x%016" PRIx64 " after configure, not 0x%016" PRIx64
+                  ": another program configured partition %u at the same time; retry",
+                  nm, e, topo_.self, v, want[e], topo_.self);
+  return {};
+}
+
 Result<void> SwitchtecNtb::direct_set_trans(unsigned pidx, unsigned peer_bar, uint64_t iova, uint64_t size) {
   const char* nm = name_.c_str();
   if (auto ok = check_pidx(pidx, "direct_set_trans"); !ok) return ok;

@@ -49,6 +49,23 @@ TEST(DeviceSpec, Ntb) {
   EXPECT_EQ(parse_device_spec("ntb:af:00.0,window=4096")->window, 4096u);
   EXPECT_EQ(parse_device_spec("ntb:af:00.0,window=1G")->window, 1u << 30);
   EXPECT_EQ(parse_device_spec("ntb:af:00.0,window=0")->window, 0u);
+  EXPECT_EQ(parse_device_spec("ntb:af:00.0,window=12K")->window, 12u << 10) << "AMD and Switchtec windows need not "
+                                                                              "be powers of two";
+  EXPECT_TRUE(s->is_ntb());
+}
+
+TEST(DeviceSpec, NtbOfOneKind) {
+  for (auto [text, kind] : {std::pair{"intel:af:00.0,window=4M", Kind::kIntel},
+                            std::pair{"amd:41:00.1,window=12K", Kind::kAmd},
+                            std::pair{"switchtec:0000:03:00.1", Kind::kSwitchtec}}) {
+    auto s = parse_device_spec(text);
+    ASSERT_TRUE(s) << s.error().message();
+    EXPECT_EQ(s->kind, kind) << text;
+    EXPECT_TRUE(s->is_ntb());
+  }
+  EXPECT_EQ(parse_device_spec("switchtec:3:0.1")->bdf, "0000:03:00.1");
+  EXPECT_EQ(parse_device_spec("amd:41:00.1,window=12K")->window, 12u << 10);
+  EXPECT_FALSE(parse_device_spec("ivshmem:00:04.0")->is_ntb());
 }
 
 TEST(DeviceSpec, Postboxd) {
@@ -80,6 +97,9 @@ TEST(DeviceSpec, KindNames) {
   EXPECT_STREQ(to_string(Kind::kIvshmem), "ivshmem");
   EXPECT_STREQ(to_string(Kind::kNtb), "ntb");
   EXPECT_STREQ(to_string(Kind::kPostboxd), "postboxd");
+  EXPECT_STREQ(to_string(Kind::kIntel), "intel");
+  EXPECT_STREQ(to_string(Kind::kAmd), "amd");
+  EXPECT_STREQ(to_string(Kind::kSwitchtec), "switchtec");
 }
 
 struct Malformed {
@@ -117,9 +137,13 @@ INSTANTIATE_TEST_SUITE_P(
                       Malformed{"ntb:,window=4096", "no PCI address"},
                       Malformed{"ntb:0", "PCI address '0' is invalid"},
                       Malformed{"ntb:af:20.0", "the device is not a hex number 00-1f"},
-                      Malformed{"ntb:af:00.0,window=3000", "window 3000 is not a power of two of at least 4 KiB"},
-                      Malformed{"ntb:af:00.0,window=2K", "not a power of two of at least 4 KiB"},
-                      Malformed{"ntb:af:00.0,window=12K", "not a power of two"},
+                      Malformed{"ntb:af:00.0,window=3000", "window 3000 is not a multiple of 4 KiB"},
+                      Malformed{"intel:af:00.0,window=3000", "window 3000 is not a power of two of at least 4 KiB"},
+                      Malformed{"intel:af:00.0,window=2K", "not a power of two of at least 4 KiB"},
+                      Malformed{"intel:af:00.0,window=12K", "not a power of two"},
+                      Malformed{"switchtec:03:00.1,window=6000", "not a multiple of 4 KiB"},
+                      Malformed{"amd", "no PCI address: write amd:BDF"},
+                      Malformed{"switchtec:03:00.1,nodes=3", "unknown switchtec option 'nodes' (window=BYTES)"},
                       Malformed{"ntb:af:00.0,window", "window '' is not a byte count"},
                       Malformed{"ntb:af:00.0,window=", "window '' is not a byte count"},
                       Malformed{"ntb:af:00.0,window=-4096", "window '-4096' is not a byte count"},

@@ -53,6 +53,78 @@ TEST(OpenDevice, AMissingNtbIsAnErrorNamingItsAddress) {
   EXPECT_THAT(dev.error().message(), HasSubstr("0000:17:00.0"));
 }
 
+// An AMD NTB (148B, primary side) whose BAR0 is plain memory: enough to open the backend.
+void make_amd(FakeVfio& f) {
+  f.bdf = "0000:41:00.1";
+  f.set16(0x00, 0x1022);
+  f.set16(0x02, 0x148b);
+  f.set16(0x04, 0x0000);
+  f.config[0x0a] = 0x80;  // class 068000: bridge, other
+  f.config[0x0b] = 0x06;
+  f.add_bar(0, 4096, false);
+  f.add_bar(2, 1u << 20, true);
+  f.add_bar(4, 1u << 20, true);
+}
+
+// A Switchtec NT endpoint whose GAS is plain memory (no partitions: its driver refuses it).
+void make_switchtec(FakeVfio& f) {
+  f.bdf = "0000:03:00.1";
+  f.set16(0x00, 0x11f8);
+  f.set16(0x02, 0x4036);
+  f.set16(0x04, 0x0000);
+  f.config[0x0a] = 0x80;
+  f.config[0x0b] = 0x06;
+  f.add_bar(0, 4u << 20, false);
+  f.add_bar(2, 4u << 20, true);
+}
+
+TEST(OpenDevice, NtbSpecOpensAnAmdNtbWithTheAmdBackend) {
+  FakeVfio f;
+  make_amd(f);
+  auto dev = open_device(spec("ntb:41:00.1"), {.vfio_sys = &f});
+  ASSERT_TRUE(dev) << dev.error().message();
+  EXPECT_EQ((*dev)->info().backend, "amd");
+  EXPECT_EQ((*dev)->info().self, NodeIdx(0)) << "the primary side";
+  EXPECT_EQ((*dev)->info().node_count, 2u);
+  EXPECT_EQ((*dev)->info().window_size, 1u << 20) << "BAR2's size";
+  EXPECT_EQ(f.dma_maps.size(), 1u);
+  auto amd = open_device(spec("amd:41:00.1,window=64K"), {.vfio_sys = &f});
+  ASSERT_TRUE(amd) << amd.error().message();
+  EXPECT_EQ((*amd)->info().window_size, 64u << 10);
+}
+
+TEST(OpenDevice, NtbSpecTakesASwitchtecNtEndpointToTheSwitchtecBackend) {
+  FakeVfio f;
+  make_switchtec(f);
+  auto dev = open_device(spec("ntb:03:00.1"), {.vfio_sys = &f});
+  ASSERT_FALSE(dev);
+  EXPECT_THAT(dev.error().message(), HasSubstr("0000:03:00.1: NTB info partition_count"))
+      << "the Switchtec driver read the GAS";
+}
+
+TEST(OpenDevice, ASpecOfOneKindRefusesAnotherKindNamingBoth) {
+  FakeVfio f;
+  vfio::test::make_skx(f);
+  auto dev = open_device(spec("switchtec:af:00.0"), {.vfio_sys = &f});
+  ASSERT_FALSE(dev);
+  EXPECT_THAT(dev.error().message(), HasSubstr("[8086:201c] is an intel NTB, not switchtec: write ntb:0000:af:00.0"));
+  FakeVfio a;
+  make_amd(a);
+  auto i = open_device(spec("intel:41:00.1"), {.vfio_sys = &a});
+  ASSERT_FALSE(i);
+  EXPECT_THAT(i.error().message(), HasSubstr("is an amd NTB, not intel"));
+}
+
+TEST(OpenDevice, NtbSpecOnADeviceThatIsNoNtbSaysWhatIsDriven) {
+  FakeVfio f;
+  vfio::test::make_ivshmem(f, 0, 1u << 20);
+  auto dev = open_device(spec("ntb:00:04.0"), {.vfio_sys = &f});
+  ASSERT_FALSE(dev);
+  EXPECT_THAT(dev.error().message(), HasSubstr("[1af4:1110] class"));
+  EXPECT_THAT(dev.error().message(), HasSubstr("is not an NTB postbox drives"));
+  EXPECT_THAT(dev.error().message(), HasSubstr("QEMU's ivshmem is opened with ivshmem:BDF"));
+}
+
 TEST(OpenDevice, IvshmemSpecOpensTheIvshmemBackendWithItsNodeCount) {
   FakeVfio f;
   vfio::test::make_ivshmem(f, /*iv_position=*/2, 4u << 20);

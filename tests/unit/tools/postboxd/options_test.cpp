@@ -34,7 +34,8 @@ TEST(PostboxdOptions, DeviceSpecs) {
   EXPECT_THAT(parse_device("ivshmem:0000:00:04.0,speed=9").error().message(), HasSubstr("unknown ivshmem option"));
   EXPECT_THAT(parse_device("ivshmem:0000:00:04.0,nodes=65").error().message(), HasSubstr("1..64"));
   EXPECT_THAT(parse_device("ntb:0000:af:00.0,nodes=2").error().message(), HasSubstr("unknown ntb option 'nodes'"));
-  EXPECT_THAT(parse_device("ntb:0000:af:00.0,window=3000").error().message(), HasSubstr("power of two"));
+  EXPECT_THAT(parse_device("ntb:0000:af:00.0,window=3000").error().message(), HasSubstr("not a multiple of 4 KiB"));
+  EXPECT_THAT(parse_device("intel:0000:af:00.0,window=12K").error().message(), HasSubstr("power of two"));
   EXPECT_THAT(parse_device("pcie:0").error().message(), HasSubstr("unknown device kind 'pcie'"));
 }
 
@@ -64,7 +65,7 @@ TEST(PostboxdOptions, NtbKeepsTheHandshakeOff) {
   EXPECT_TRUE(parse_args({"-d", "ntb:0000:af:00.0", "--handshake", "off"}));
   auto on = parse_args({"--handshake=on", "-d", "ntb:0000:af:00.0"});
   ASSERT_FALSE(on);
-  EXPECT_THAT(on.error().message(), HasSubstr("an ntb device brings its link up itself"));
+  EXPECT_THAT(on.error().message(), HasSubstr("an NTB device brings its link up itself"));
   EXPECT_TRUE(parse_args({"-d", "ivshmem:00:04.0", "--handshake", "on"})) << "ivshmem may have it on";
 }
 

@@ -5,8 +5,14 @@
 //   loopback:JOB:NODE                      node NODE of the loopback job JOB (pbxrun, LoopbackJob)
 //   ivshmem:BDF[,nodes=N][,window=BYTES]   QEMU's ivshmem at BDF through VFIO: a fabric of N nodes
 //                                          (default 2), BYTES per window (default: the largest that fits)
-//   ntb:BDF[,window=BYTES]                 an Intel Xeon NTB at BDF through VFIO (two hosts back to back;
-//                                          the USD side is node 0), BYTES per window (default: BAR2's size)
+//   ntb:BDF[,window=BYTES]                 an NTB at BDF through VFIO, driven by what it is (its PCI IDs):
+//                                          an Intel Xeon NTB (two hosts back to back, the USD side is
+//                                          node 0), an AMD/Hygon NTB (two hosts, the primary side is
+//                                          node 0) or a Microchip Switchtec NT endpoint (the hosts of the
+//                                          partitions it targets, in partition order); BYTES per window
+//                                          (default: the BAR's size, or for Switchtec what every LUT
+//                                          window range holds after its 4 KiB control page)
+//   intel:BDF[,...] amd:BDF[,...] switchtec:BDF[,...]   the same, refusing a device of another kind
 //   postboxd[:SOCKET]                      this node's postboxd (default /run/postbox/postboxd.sock)
 // BDF is [dddd:]bb:dd.f as `lspci -D` prints it; BYTES is a number (decimal or 0x hex) with an
 // optional K, M or G (binary) unit: window=4M.
@@ -41,21 +47,26 @@ namespace pbx::hal {
 
 // The accepted forms, for messages.
 inline constexpr const char* kDeviceSpecForms =
-    "loopback:JOB:NODE, ivshmem:BDF[,nodes=N][,window=BYTES], ntb:BDF[,window=BYTES] or postboxd[:SOCKET]";
+    "loopback:JOB:NODE, ivshmem:BDF[,nodes=N][,window=BYTES], ntb:BDF[,window=BYTES] (or intel:, amd:, switchtec: "
+    "for one kind of NTB) or postboxd[:SOCKET]";
 
 struct DeviceSpec {
-  enum class Kind : uint8_t { kLoopback, kIvshmem, kNtb, kPostboxd };
+  // kNtb: any NTB, by what it is; kIntel, kAmd, kSwitchtec: that kind only.
+  enum class Kind : uint8_t { kLoopback, kIvshmem, kNtb, kPostboxd, kIntel, kAmd, kSwitchtec };
   Kind kind = Kind::kLoopback;
   std::string text;               // as given, for messages
   std::string job;                // loopback
   uint16_t node = 0;              // loopback: 0..63
-  std::string bdf;                // ivshmem, ntb: "dddd:bb:dd.f" (checked and normalised)
+  std::string bdf;                // ivshmem and the NTB kinds: "dddd:bb:dd.f" (checked and normalised)
   std::optional<uint16_t> nodes;  // ivshmem: nodes of the fabric, 1..64 (unset: 2)
-  uint64_t window = 0;            // ivshmem, ntb: bytes per window (0: the backend's default)
+  uint64_t window = 0;            // ivshmem and the NTB kinds: bytes per window (0: the backend's default)
+  bool is_ntb() const noexcept {
+    return kind == Kind::kNtb || kind == Kind::kIntel || kind == Kind::kAmd || kind == Kind::kSwitchtec;
+  }
   std::string socket;             // postboxd: the socket's path (the default one where none was given)
 };
 
-// "loopback", "ivshmem", "ntb", "postboxd".
+// "loopback", "ivshmem", "ntb", "postboxd", "intel", "amd", "switchtec".
 const char* to_string(DeviceSpec::Kind k) noexcept;
 
 // Specs a program builds rather than parses (Endpoint::from_env, pbxrun's children), with the

@@ -90,6 +90,9 @@ class IntelNtbDevice final : public Device {
   // Opens the NTB at `bdf` through VFIO (bound to vfio-pci: `pbx-probe bind`).
   [[nodiscard]] static Result<std::unique_ptr<IntelNtbDevice>> open(const vfio::Bdf& bdf,
                                                                     const IntelNtbOptions& opts = {});
+  // The same over a VFIO device already open (the factory identifies a device first).
+  [[nodiscard]] static Result<std::unique_ptr<IntelNtbDevice>> open(vfio::VfioDevice dev,
+                                                                    const IntelNtbOptions& opts = {});
   // Runs the backend over `port` (the real device, or a register model in unit tests).
   [[nodiscard]] static Result<std::unique_ptr<IntelNtbDevice>> attach(std::unique_ptr<IntelNtbPort> port,
                                                                       const IntelNtbOptions& opts = {});

@@ -120,6 +120,19 @@ class SwitchtecNtb {
   // turns on the LUT windows of pidx's first direct BAR. Every entry is read back.
   [[nodiscard]] Result<void> inbound_set_trans(unsigned pidx, uint64_t iova, uint64_t size);
   [[nodiscard]] Result<void> inbound_clear_trans(unsigned pidx);
+  // The same windows programmed by their owner instead (what postbox's N-host HAL backend does,
+  // so that every host locks only its own control block and hosts starting together never
+  // contend for a lock): programs the LUT entries of *our* block that belong to each peer, so
+  // that our window to peer k (peer_window(k)) leads to [t[k].iova, t[k].iova + t[k].size) in
+  // peer k's host: entry j -> (k's partition, iova + j * lut_size); t[k].size 0 turns k's range
+  // off. One transaction for all peers (t has peer_count() entries); every entry is read back.
+  // Also turns on the LUT windows of our first direct BAR. The addresses are the peers' IOVAs:
+  // each peer must DMA-map its memory there (postbox derives them from the job's shape).
+  struct OutboundTrans {
+    uint64_t iova = 0;
+    uint64_t size = 0;  // a multiple of lut_size(), at most peer_window(k).size; 0: off
+  };
+  [[nodiscard]] Result<void> outbound_set_trans(const std::vector<OutboundTrans>& t);
   // Direct windows: our own (where they are in our BARs), and programming peer pidx's BAR
   // `peer_bar` to translate into our memory [iova, iova + size) (size a power of two >= 4 KiB,
   // iova aligned to size). One partition per direct window: a BAR already translating to
