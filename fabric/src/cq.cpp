@@ -209,21 +209,14 @@ ssize_t Cq::readerr(fi_cq_err_entry* out, uint64_t /*flags*/) noexcept {
   entry.olen = e.olen;
   entry.err = e.err;
   entry.prov_errno = e.prov_errno;
-  const uint32_t api = domain_->api_version();
-  if (FI_VERSION_GE(api, FI_VERSION(1, 5)) && out->err_data != nullptr && out->err_data_size != 0) {
-    // The application gave a buffer: the text goes there (truncated, NUL-terminated).
-    const size_t n = std::min(out->err_data_size, last_error_.size() + 1);
-    std::memcpy(out->err_data, last_error_.c_str(), n);
-    static_cast<char*>(out->err_data)[n - 1] = '\0';
-    entry.err_data = out->err_data;
-    entry.err_data_size = n;
-    *out = entry;
-  } else {
-    entry.err_data = last_error_.data();
-    entry.err_data_size = last_error_.size() + 1;
-    if (FI_VERSION_GE(api, FI_VERSION(1, 5))) *out = entry;
-    else std::memcpy(out, &entry, offsetof(fi_cq_err_entry, err_data_size));  // the 1.0 layout is shorter
-  }
+  // The text stays in the CQ (valid until the next read) and err_data points at it; it is never
+  // copied through the caller's err_data: applications (fabtests among them) pass entries with
+  // err_data / err_data_size uninitialised, which libfabric's own providers survive only because
+  // they rarely have error data.
+  entry.err_data = last_error_.data();
+  entry.err_data_size = last_error_.size() + 1;
+  if (FI_VERSION_GE(domain_->api_version(), FI_VERSION(1, 5))) *out = entry;
+  else std::memcpy(out, &entry, offsetof(fi_cq_err_entry, err_data_size));  // the 1.0 layout is shorter
   return 1;
 }
 

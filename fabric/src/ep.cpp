@@ -21,7 +21,7 @@ extern fi_ops_tagged g_tagged_ops;  // ep_ops.cpp
 namespace {
 
 // postbox gives a process one rank: one enabled endpoint at a time.
-std::atomic<bool> g_joined{false};
+std::atomic<bool> g_enabled{false};
 
 }  // namespace
 
@@ -135,10 +135,9 @@ int Endpoint::bind(fid* bfid, uint64_t flags) {
   }
 }
 
-// Joins the postbox job (pbx::Endpoint::from_env: pbxrun's variables, or PMIx under mpirun).
-// Waits until every process of the job is up (postbox's timeout_ms).
+// Checks the bindings and sizes the queues; the job is joined on first use (ep.h).
 int Endpoint::enable() {
-  if (pbx_) return 0;
+  if (enabled_) return 0;
   if (av_ == nullptr) {
     PBX_FI_WARN(FI_LOG_EP_CTRL, "postbox: fi_enable: bind an address vector to the endpoint first\n");
     return -FI_ENOAV;
@@ -147,45 +146,63 @@ int Endpoint::enable() {
     PBX_FI_WARN(FI_LOG_EP_CTRL, "postbox: fi_enable: bind a completion queue or counter to the endpoint first\n");
     return -FI_ENOCQ;
   }
-  if (g_joined.exchange(true)) {
+  if (g_enabled.exchange(true)) {
     PBX_FI_WARN(FI_LOG_EP_CTRL,
                 "postbox: fi_enable: this process already has an enabled endpoint; postbox gives a process one rank "
                 "(close the other endpoint first)\n");
     return -FI_EBUSY;
   }
   try {
-    auto ep = pbx::Endpoint::from_env(base_config());
-    if (!ep) {
-      g_joined.store(false);
-      PBX_FI_WARN(FI_LOG_EP_CTRL, "postbox: fi_enable: cannot join the postbox job: %s\n",
-                  ep.error().message().c_str());
-      const int err = fi_errno_of(ep.error().code());
-      return -(err == FI_EAGAIN ? FI_EIO : err);
-    }
-    pbx_.emplace(std::move(*ep));
-    self_ = pbx_->rank();
-    job_size_ = pbx_->shape().size();
-    max_in_flight_ = pbx_->config().max_pending_sends;
-    av_->set_job_size(job_size_);
-    pending_.assign(job_size_, Pending{});
     tx_pool_.init(tx_size_, tx_size_);
-    for (size_t i = 0; i < tx_size_; ++i) {
-      TxReq* t = tx_pool_.at(i);
-      t->staged = std::make_unique<std::byte[]>(wire::kMaxHeader + kStageMax);
-    }
+    for (size_t i = 0; i < tx_size_; ++i)
+      if (TxReq* t = tx_pool_.at(i)) t->staged = std::make_unique<std::byte[]>(wire::kMaxHeader + kStageMax);
     stage_ = std::make_unique<std::byte[]>(wire::kMaxHeader + kStageMax);
     rx_pool_.init(rx_size_, rx_size_);
     ux_pool_.init(256, 0);
     acks_.reserve(64);
   } catch (...) {
-    pbx_.reset();
-    g_joined.store(false);
+    g_enabled.store(false);
     return -FI_ENOMEM;
   }
+  enabled_ = true;
   return 0;
 }
 
+// Joins the postbox job (pbx::Endpoint::from_env: pbxrun's variables, or PMIx under mpirun),
+// waiting until every process of the job is up (postbox's timeout_ms). A failure is reported
+// once, as an error entry in the completion queues, and sends fail from then on.
+bool Endpoint::join() noexcept {
+  if (!enabled_ || join_failed_) return false;
+  std::string failure;
+  try {
+    auto ep = pbx::Endpoint::from_env(base_config());
+    if (ep) {
+      pbx_.emplace(std::move(*ep));
+      self_ = pbx_->rank();
+      job_size_ = pbx_->shape().size();
+      max_in_flight_ = pbx_->config().max_pending_sends;
+      av_->set_job_size(job_size_);
+      pending_.assign(job_size_, Pending{});
+      const uint32_t expected = domain_->identity().rank;
+      if (expected != Address::kUnknownRank && expected != self_)
+        PBX_FI_WARN(FI_LOG_EP_CTRL, "postbox: joined as rank %u but fi_getname said rank %u: addresses are wrong\n",
+                    self_, expected);
+      return true;
+    }
+    failure = "postbox: cannot join the postbox job: " + ep.error().message();
+  } catch (...) {
+    pbx_.reset();
+    failure = "postbox: out of memory joining the postbox job";
+  }
+  join_failed_ = true;
+  PBX_FI_WARN(FI_LOG_EP_CTRL, "%s\n", failure.c_str());
+  for (Cq* cq : {tx_cq_, rx_cq_})
+    if (cq != nullptr) cq->push_error(Completion{}, FI_EHOSTUNREACH, static_cast<int>(Errc::kPeerNotUp), 0, failure);
+  return false;
+}
+
 int Endpoint::close() {
+  if (enabled_) g_enabled.store(false);
   if (pbx_) {
     // Borrowed messages go back before the endpoint they came from closes.
     for (List<Unexpected>* l : {&unexpected_msg_, &unexpected_tagged_, &claimed_})
@@ -198,7 +215,6 @@ int Endpoint::close() {
     if (auto r = pbx_->close(); !r)
       PBX_FI_INFO(FI_LOG_EP_CTRL, "postbox: closing the endpoint: %s\n", r.error().message().c_str());
     pbx_.reset();
-    g_joined.store(false);
   }
   if (tx_cq_ != nullptr) tx_cq_->detach(this);
   if (rx_cq_ != nullptr) rx_cq_->detach(this);
@@ -258,19 +274,17 @@ int Endpoint::op_getopt(fid_t, int level, int optname, void* optval, size_t* opt
   return -FI_ENOPROTOOPT;  // FI_OPT_MIN_MULTI_RECV: no FI_MULTI_RECV
 }
 
-int Endpoint::op_setopt(fid_t, int level, int, const void*, size_t) {
-  return level != FI_OPT_ENDPOINT ? -FI_ENOPROTOOPT : -FI_ENOPROTOOPT;
-}
+int Endpoint::op_setopt(fid_t, int, int, const void*, size_t) { return -FI_ENOPROTOOPT; }
 
 ssize_t Endpoint::op_rx_size_left(fid_ep* f) {
   Endpoint* ep = self_of<Endpoint>(f);
-  if (!ep->pbx_) return -FI_EOPBADSTATE;
+  if (!ep->enabled_) return -FI_EOPBADSTATE;
   return static_cast<ssize_t>(ep->rx_size_ - ep->rx_pool_.in_use());
 }
 
 ssize_t Endpoint::op_tx_size_left(fid_ep* f) {
   Endpoint* ep = self_of<Endpoint>(f);
-  if (!ep->pbx_) return -FI_EOPBADSTATE;
+  if (!ep->enabled_) return -FI_EOPBADSTATE;
   return static_cast<ssize_t>(ep->tx_size_ - ep->tx_pool_.in_use());
 }
 
@@ -281,8 +295,10 @@ int Endpoint::op_getname(fid_t f, void* addr, size_t* addrlen) {
   a.job = ep->domain_->identity().job;
   a.rank = ep->pbx_ ? ep->self_ : ep->domain_->identity().rank;
   if (a.rank == Address::kUnknownRank) {
-    PBX_FI_WARN(FI_LOG_EP_CTRL, "postbox: fi_getname: the rank is known once the endpoint is enabled (fi_enable)\n");
-    return -FI_EOPBADSTATE;
+    // The launcher did not say (NTB without PBX_NODE): the device does, once joined.
+    if (!ep->enabled_) return -FI_EOPBADSTATE;
+    if (!ep->ensure_joined()) return -FI_EHOSTUNREACH;
+    a.rank = ep->self_;
   }
   const size_t have = *addrlen;
   *addrlen = sizeof a;

@@ -15,6 +15,13 @@
 // held, up to kMaxHeldViews, so that senders' pools do not fill), where a later receive,
 // FI_PEEK or FI_CLAIM finds it.
 //
+// Joining: fi_enable only checks bindings and sizes the queues. The process joins its postbox
+// job (pbx::Endpoint::from_env, which waits until every process of the job is up) on first use:
+// a send, or progress. Applications exchange addresses (fi_getname) between fi_enable and their
+// first transfer (fi_pingpong over a socket, MPI through PMIx), so a join in fi_enable would
+// wait for peers that wait for this process's address. fi_getname needs no join: the rank is
+// known from the launcher's variables.
+//
 // Progress (FI_PROGRESS_MANUAL) happens in fi_cq_read / fi_cntr_read and when a queue is full.
 // Threading: FI_THREAD_DOMAIN, one thread at a time; nothing here locks. The data path neither
 // allocates nor throws (pools are sized at fi_enable; unexpected entries come in chunks).
@@ -120,6 +127,8 @@ class Endpoint {
   Endpoint(Domain* domain, const fi_info& info, void* context);
   ~Endpoint();
   int enable();
+  bool ensure_joined() noexcept { return pbx_ || join(); }
+  bool join() noexcept;
   int bind(fid* bfid, uint64_t flags);
   int close();
 
@@ -181,7 +190,9 @@ class Endpoint {
   Cntr* recv_cntr_ = nullptr;
   Eq* eq_ = nullptr;
 
-  std::optional<pbx::Endpoint> pbx_;   // joined in fi_enable
+  bool enabled_ = false;               // fi_enable succeeded
+  bool join_failed_ = false;           // the join failed (reported once in the CQ)
+  std::optional<pbx::Endpoint> pbx_;   // joined on first use
   uint32_t self_ = 0;                  // flat rank
   uint32_t job_size_ = 0;
   uint32_t max_in_flight_ = 0;         // postbox's max_pending_sends

@@ -42,7 +42,7 @@ constexpr uint64_t kPeerCheckNs = 100'000'000;           // looks for departed p
 // ---- progress ------------------------------------------------------------------------------
 
 void Endpoint::progress() noexcept {
-  if (!pbx_) return;
+  if (!ensure_joined()) return;
   if (!acks_.empty()) drain_acks();
   if (!tx_queue_.empty()) drain_tx();
   if (!in_flight_.empty()) poll_in_flight();
@@ -329,7 +329,7 @@ void Endpoint::take_unexpected(RxReq* r, Unexpected* u) noexcept {
 
 ssize_t Endpoint::recv(const iovec* iov, size_t count, fi_addr_t src_addr, uint64_t tag, uint64_t ignore,
                        void* context, uint64_t flags, bool tagged) noexcept {
-  if (!pbx_) return -FI_EOPBADSTATE;
+  if (!enabled_) return -FI_EOPBADSTATE;
   if (count > kIovLimit || (count != 0 && iov == nullptr)) return -FI_EINVAL;
   uint32_t src = kAnyRank;
   if (directed_ && src_addr != FI_ADDR_UNSPEC) {
@@ -438,7 +438,7 @@ ssize_t Endpoint::claim(RxReq* r, uint64_t flags) noexcept {
 }
 
 ssize_t Endpoint::cancel(void* context) noexcept {
-  if (!pbx_) return -FI_ENOENT;
+  if (!enabled_) return -FI_ENOENT;
   for (List<RxReq>* l : {&posted_msg_, &posted_tagged_}) {
     RxReq* r = l->find([&](const RxReq& x) { return x.context == context; });
     if (r == nullptr) continue;

@@ -81,7 +81,8 @@ void Endpoint::fail_tx(TxReq* t, const pbx::Error& e) noexcept {
 
 ssize_t Endpoint::send(const iovec* iov, size_t count, fi_addr_t dest, uint64_t tag, uint64_t data, void* context,
                        uint64_t flags, bool tagged, bool inject_call) noexcept {
-  if (!pbx_) return -FI_EOPBADSTATE;
+  if (!enabled_) return -FI_EOPBADSTATE;
+  if (!ensure_joined()) return -FI_EHOSTUNREACH;
   if (count > kIovLimit || (count != 0 && iov == nullptr)) return -FI_EINVAL;
   const uint32_t dst = av_->rank_of(dest);
   if (dst == Av::kNoRank || dst >= job_size_) {

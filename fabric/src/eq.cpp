@@ -150,18 +150,11 @@ ssize_t Eq::readerr(fi_eq_err_entry* out, uint64_t flags) {
   fi_eq_err_entry entry;
   std::memcpy(&entry, e.bytes.data(), sizeof entry);
   last_error_ = e.message;
-  const bool new_api = FI_VERSION_GE(fabric_->api_version(), FI_VERSION(1, 5));
-  if (new_api && out->err_data != nullptr && out->err_data_size != 0) {
-    const size_t n = std::min(out->err_data_size, last_error_.size() + 1);
-    std::memcpy(out->err_data, last_error_.c_str(), n);
-    static_cast<char*>(out->err_data)[n - 1] = '\0';
-    entry.err_data = out->err_data;
-    entry.err_data_size = n;
-  } else {
-    entry.err_data = last_error_.data();
-    entry.err_data_size = last_error_.size() + 1;
-  }
-  if (new_api) *out = entry;
+  // As for completion queues (cq.cpp): err_data points at the text, which is never copied
+  // through the caller's (possibly uninitialised) err_data.
+  entry.err_data = last_error_.data();
+  entry.err_data_size = last_error_.size() + 1;
+  if (FI_VERSION_GE(fabric_->api_version(), FI_VERSION(1, 5))) *out = entry;
   else std::memcpy(out, &entry, offsetof(fi_eq_err_entry, err_data_size));
   if ((flags & FI_PEEK) == 0) consume_locked();
   return sizeof(fi_eq_err_entry);
