@@ -253,8 +253,13 @@ void Endpoint::queue_ack(uint32_t dst, uint32_t ack_id) noexcept {
 }
 
 void Endpoint::drain_acks() noexcept {
+  // A large message whose header went out but whose payload is not in postbox yet must be
+  // followed by its payload, nothing else: acknowledgements to that receiver wait.
+  const TxReq* head = tx_queue_.front();
+  const uint32_t blocked = head != nullptr && head->state == TxReq::State::kHeaderSent ? head->dst : kAnyRank;
   size_t done = 0;
   for (; done < acks_.size(); ++done) {
+    if (acks_[done].first == blocked) break;
     wire::Header h;
     h.op = wire::Op::kAck;
     h.ack_id = acks_[done].second;
