@@ -46,6 +46,7 @@ Cq::Cq(Domain* domain, const fi_cq_attr& attr, void* context)
   size_t cap = 64;
   while (cap < std::max<size_t>(attr.size, kCqDefaultSize)) cap <<= 1;
   ring_.resize(cap);
+  mask_ = cap - 1;
 }
 
 int Cq::open(Domain* domain, fi_cq_attr* attr, fid_cq** out, void* context) {
@@ -94,15 +95,15 @@ int Cq::control(fid* f, int command, void* arg) {
   return -FI_ENOSYS;
 }
 
+// An endpoint bound for both directions is progressed once per read (and counted twice).
 void Cq::attach(Endpoint* ep) {
-  eps_.push_back(ep);
+  if (std::find(eps_.begin(), eps_.end(), ep) == eps_.end()) eps_.push_back(ep);
   refs_.fetch_add(1);
 }
 
 void Cq::detach(Endpoint* ep) noexcept {
   auto it = std::find(eps_.begin(), eps_.end(), ep);
-  if (it == eps_.end()) return;
-  eps_.erase(it);
+  if (it != eps_.end()) eps_.erase(it);
   refs_.fetch_sub(1);
 }
 
@@ -112,6 +113,7 @@ void Cq::grow() noexcept {
     const size_t n = tail_ - head_;
     for (size_t i = 0; i < n; ++i) bigger[i] = ring_[(head_ + i) & (ring_.size() - 1)];
     ring_.swap(bigger);
+    mask_ = ring_.size() - 1;
     head_ = 0;
     tail_ = n;
   } catch (...) {
@@ -121,14 +123,6 @@ void Cq::grow() noexcept {
   }
 }
 
-void Cq::push(const Completion& c) noexcept {
-  if (tail_ - head_ == ring_.size()) grow();
-  Slot& s = ring_[tail_ & (ring_.size() - 1)];
-  s.c = c;
-  s.error = false;
-  ++tail_;
-}
-
 void Cq::push_error(const Completion& c, int err, int prov_errno, size_t olen, std::string message) noexcept {
   try {
     errors_.push_back(ErrorEntry{err, prov_errno, olen, std::move(message)});
@@ -136,8 +130,8 @@ void Cq::push_error(const Completion& c, int err, int prov_errno, size_t olen, s
     PBX_FI_WARN(FI_LOG_CQ, "postbox: out of memory recording an error completion (error %d)\n", err);
     return;
   }
-  if (tail_ - head_ == ring_.size()) grow();
-  Slot& s = ring_[tail_ & (ring_.size() - 1)];
+  if (tail_ - head_ == mask_ + 1) grow();
+  Slot& s = ring_[tail_ & mask_];
   s.c = c;
   s.error = true;
   ++tail_;
@@ -175,11 +169,11 @@ void Cq::write_entry(void* dst, const Completion& c) const noexcept {
 ssize_t Cq::read(void* buf, size_t count, fi_addr_t* src) noexcept {
   if (empty()) progress();
   if (empty()) return -FI_EAGAIN;
-  if (ring_[head_ & (ring_.size() - 1)].error) return -FI_EAVAIL;
+  if (ring_[head_ & mask_].error) return -FI_EAVAIL;
   size_t n = 0;
   auto* out = static_cast<std::byte*>(buf);
   while (n < count && !empty()) {
-    const Slot& s = ring_[head_ & (ring_.size() - 1)];
+    const Slot& s = ring_[head_ & mask_];
     if (s.error) break;
     write_entry(out + n * entry_size_, s.c);
     if (src != nullptr) src[n] = s.c.src;
@@ -190,11 +184,11 @@ ssize_t Cq::read(void* buf, size_t count, fi_addr_t* src) noexcept {
 }
 
 ssize_t Cq::readerr(fi_cq_err_entry* out, uint64_t /*flags*/) noexcept {
-  if (empty() || !ring_[head_ & (ring_.size() - 1)].error) {
+  if (empty() || !ring_[head_ & mask_].error) {
     progress();
-    if (empty() || !ring_[head_ & (ring_.size() - 1)].error) return -FI_EAGAIN;
+    if (empty() || !ring_[head_ & mask_].error) return -FI_EAGAIN;
   }
-  const Slot& s = ring_[head_ & (ring_.size() - 1)];
+  const Slot& s = ring_[head_ & mask_];
   ErrorEntry e = std::move(errors_.front());
   errors_.pop_front();
   ++head_;
@@ -230,7 +224,7 @@ ssize_t Cq::sread(void* buf, size_t count, fi_addr_t* src, const void* cond, int
     progress();
     size_t ready = 0;
     for (size_t i = head_; i != tail_ && ready < threshold; ++i, ++ready)
-      if (ring_[i & (ring_.size() - 1)].error) return ready == 0 ? -FI_EAVAIL : read(buf, count, src);
+      if (ring_[i & mask_].error) return ready == 0 ? -FI_EAVAIL : read(buf, count, src);
     if (ready >= threshold) return read(buf, count, src);
     if ((spin & 63) == 63) {
       if (now_ms() >= deadline) return ready > 0 ? read(buf, count, src) : -FI_EAGAIN;

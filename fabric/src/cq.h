@@ -34,7 +34,13 @@ class Cq {
   static int open(Domain* domain, fi_cq_attr* attr, fid_cq** out, void* context);
 
   // Hot path: appends a completion (no allocation unless the ring is full).
-  void push(const Completion& c) noexcept;
+  void push(const Completion& c) noexcept {
+    if (tail_ - head_ == mask_ + 1) [[unlikely]] grow();
+    Slot& s = ring_[tail_ & mask_];
+    s.c = c;
+    s.error = false;
+    ++tail_;
+  }
   // Appends an error entry: err is a positive FI_E* value; `olen` the bytes that did not fit
   // (FI_ETRUNC); `message` is what fi_cq_strerror returns (what happened, what to do).
   void push_error(const Completion& c, int err, int prov_errno, size_t olen, std::string message) noexcept;
@@ -80,6 +86,7 @@ class Cq {
   size_t entry_size_;
   fi_wait_obj wait_obj_;
   std::vector<Slot> ring_;  // power-of-two capacity; head_ / tail_ count up
+  size_t mask_ = 0;         // ring_.size() - 1
   size_t head_ = 0, tail_ = 0;
   std::deque<ErrorEntry> errors_;   // details of the error slots, in order
   std::string last_error_;          // err_data of the last fi_cq_readerr (valid until the next read)

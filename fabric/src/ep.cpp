@@ -157,6 +157,7 @@ int Endpoint::enable() {
     for (size_t i = 0; i < tx_size_; ++i)
       if (TxReq* t = tx_pool_.at(i)) t->staged = std::make_unique<std::byte[]>(wire::kMaxHeader + kStageMax);
     stage_ = std::make_unique<std::byte[]>(wire::kMaxHeader + kStageMax);
+    rx_stage_ = std::make_unique<std::byte[]>(wire::kMaxHeader + kStageMax);
     rx_pool_.init(rx_size_, rx_size_);
     ux_pool_.init(256, 0);
     acks_.reserve(64);
@@ -183,6 +184,9 @@ bool Endpoint::join() noexcept {
       max_in_flight_ = pbx_->config().max_pending_sends;
       av_->set_job_size(job_size_);
       pending_.assign(job_size_, Pending{});
+      procs_per_node_ = pbx_->shape().procs_per_node;
+      ranks_.resize(job_size_);
+      for (uint32_t k = 0; k < job_size_; ++k) ranks_[k] = pbx_->shape().rank_of(k);
       const uint32_t expected = domain_->identity().rank;
       if (expected != Address::kUnknownRank && expected != self_)
         PBX_FI_WARN(FI_LOG_EP_CTRL, "postbox: joined as rank %u but fi_getname said rank %u: addresses are wrong\n",
@@ -204,14 +208,13 @@ bool Endpoint::join() noexcept {
 int Endpoint::close() {
   if (enabled_) g_enabled.store(false);
   if (pbx_) {
-    // Borrowed messages go back before the endpoint they came from closes.
+    // Borrowed messages go back before the endpoint they came from closes: those in the
+    // queues, and those waiting for their payload that no queue holds (bound to a receive, or
+    // discarded).
+    for (Pending& p : pending_)
+      if (p.ux != nullptr && (p.ux->bound != nullptr || p.ux->discard)) free_unexpected(p.ux);
     for (List<Unexpected>* l : {&unexpected_msg_, &unexpected_tagged_, &claimed_})
       while (Unexpected* u = l->pop_front()) free_unexpected(u);
-    for (Pending& p : pending_)
-      if (p.ux != nullptr) {
-        free_unexpected(p.ux);
-        p = Pending{};
-      }
     if (auto r = pbx_->close(); !r)
       PBX_FI_INFO(FI_LOG_EP_CTRL, "postbox: closing the endpoint: %s\n", r.error().message().c_str());
     pbx_.reset();

@@ -8,9 +8,10 @@
 // pair's next message; it completes when the isend does. FI_DELIVERY_COMPLETE sends complete
 // when the receiver's provider acknowledges the message (op kAck).
 //
-// Receiving: progress borrows messages in place (try_recv_view, any source; postbox keeps
-// each pair's order), matches them against posted receives (FI_MSG and FI_TAGGED queues, in
-// posting order, FI_DIRECTED_RECV by source) and copies each into the matched buffer: one copy.
+// Receiving: progress takes messages from any source (postbox keeps each pair's order): small
+// ones by copy through postbox's inline fast path (try_recv), large payloads borrowed in place
+// (try_recv_view); matches them against posted receives (FI_MSG and FI_TAGGED queues, in
+// posting order, FI_DIRECTED_RECV by source) and copies each into the matched buffer.
 // A message nobody waits for goes to the unexpected queue (copied if small, else its view is
 // held, up to kMaxHeldViews, so that senders' pools do not fill), where a later receive,
 // FI_PEEK or FI_CLAIM finds it.
@@ -151,11 +152,20 @@ class Endpoint {
 
   // ---- receiving (ep_rx.cpp) ----
   void poll_rx() noexcept;
-  void on_message(pbx::MessageView& v) noexcept;
-  void on_payload(uint32_t src, pbx::MessageView& v) noexcept;
+  void report_rx_error(const pbx::Error& e) noexcept;
+  // A message taken from postbox: copied into rx_stage_ (view == nullptr), or borrowed in place.
+  struct Arrived {
+    uint32_t src;
+    uint32_t ptag;
+    const std::byte* data;
+    size_t size;
+    pbx::MessageView* view;
+  };
+  void on_message(Arrived& m) noexcept;
+  void on_payload(Arrived& m) noexcept;
   RxReq* match_posted(bool tagged, uint32_t src, uint64_t tag) noexcept;
   Unexpected* match_unexpected(bool tagged, uint32_t src, uint64_t tag, uint64_t ignore) noexcept;
-  void store_unexpected(Unexpected* u, pbx::MessageView& v, size_t offset) noexcept;
+  void store_unexpected(Unexpected* u, Arrived& m, size_t offset) noexcept;
   void free_unexpected(Unexpected* u) noexcept;
   void deliver(RxReq* r, const wire::Header& h, uint32_t src, const std::byte* data, size_t len) noexcept;
   void take_unexpected(RxReq* r, Unexpected* u) noexcept;
@@ -196,6 +206,9 @@ class Endpoint {
   uint32_t self_ = 0;                  // flat rank
   uint32_t job_size_ = 0;
   uint32_t max_in_flight_ = 0;         // postbox's max_pending_sends
+  std::vector<pbx::Rank> ranks_;       // flat rank -> (node, local), from the job's shape
+  uint16_t procs_per_node_ = 1;
+  uint32_t flat_rank(pbx::Rank r) const noexcept { return uint32_t{r.node} * procs_per_node_ + r.local; }
 
   Pool<TxReq> tx_pool_;
   List<TxReq> tx_queue_;     // waiting to be handed to postbox, in posting order
@@ -216,6 +229,11 @@ class Endpoint {
     Unexpected* ux = nullptr;
   };
   std::vector<Pending> pending_;  // by source rank
+  uint32_t pending_payloads_ = 0;  // sources whose next message is a payload
+  // Receives small messages by copy, through postbox's inline fast path: everything but
+  // payloads fits (header + kStageMax). Payloads, and anything while one is expected, come as views.
+  std::unique_ptr<std::byte[]> rx_stage_;
+  uint64_t rx_completions_ = 0;  // receives completed (or failed): progress returns after one
   uint32_t idle_polls_ = 0;
   uint64_t next_peer_check_ns_ = 0;
   uint64_t foreign_messages_ = 0;  // postbox messages that were not the provider's (dropped)

@@ -19,6 +19,11 @@ bool tag_matches(uint64_t want, uint64_t ignore, uint64_t got) noexcept { return
 
 // Copies len bytes into the receive's buffers; returns how many fit.
 size_t scatter(const RxReq& r, const std::byte* data, size_t len) noexcept {
+  if (r.iov_count == 1) [[likely]] {
+    const size_t n = std::min(len, r.iov[0].iov_len);
+    if (n != 0) std::memcpy(r.iov[0].iov_base, data, n);
+    return n;
+  }
   size_t done = 0;
   for (size_t i = 0; i < r.iov_count && done < len; ++i) {
     const size_t n = std::min(len - done, r.iov[i].iov_len);
@@ -47,33 +52,41 @@ void Endpoint::progress() noexcept {
   if (!tx_queue_.empty()) drain_tx();
   if (!in_flight_.empty()) poll_in_flight();
   poll_rx();
-  report_lost();
 }
 
+// Takes arriving messages until one completes a receive (the application is waiting for it:
+// returning at once keeps another, empty, poll off the latency path), none is left, or the
+// budget is spent. When idle, it looks for losses and departed peers now and then.
 void Endpoint::poll_rx() noexcept {
   uint32_t taken = 0;
-  for (; taken < kPollBudget; ++taken) {
-    auto v = pbx_->try_recv_view(kAnySource);
-    if (!v) {
-      if (v.error().code() != Errc::kWouldBlock) {
-        // A message was refused (malformed, failed its checksum) or a channel closed: say so.
-        std::string msg;
-        try {
-          msg = "postbox: receive: " + v.error().message();
-        } catch (...) {
-        }
-        PBX_FI_WARN(FI_LOG_EP_DATA, "%s\n", msg.c_str());
-        if (rx_cq_ != nullptr)
-          rx_cq_->push_error(Completion{nullptr, FI_RECV, 0, nullptr, 0, 0, FI_ADDR_NOTAVAIL},
-                             fi_errno_of(v.error().code()), static_cast<int>(v.error().code()), 0, std::move(msg));
-        if (recv_cntr_ != nullptr) recv_cntr_->inc_err();
+  const uint64_t completed_before = rx_completions_;
+  for (; taken < kPollBudget && rx_completions_ == completed_before; ++taken) {
+    if (pending_payloads_ == 0) {
+      const std::span<std::byte> stage(rx_stage_.get(), wire::kMaxHeader + kStageMax);
+      auto r = pbx_->try_recv(stage, kAnySource);
+      if (r) {
+        Arrived m{flat_rank(r->source), r->tag, stage.data(), r->size, nullptr};
+        on_message(m);
         continue;
       }
-      break;
+      if (r.error().code() == Errc::kWouldBlock) break;
+      if (r.error().code() != Errc::kBufferTooSmall) {
+        report_rx_error(r.error());
+        continue;
+      }
+      // Larger than any message of this provider (a foreign one): taken as a view below.
     }
-    on_message(*v);
+    auto v = pbx_->try_recv_view(kAnySource);
+    if (!v) {
+      if (v.error().code() == Errc::kWouldBlock) break;
+      report_rx_error(v.error());
+      continue;
+    }
+    Arrived m{flat_rank(v->source()), v->tag(), v->data().data(), v->size(), &*v};
+    on_message(m);
   }
   if (taken == 0 && (++idle_polls_ & 63) == 0) {
+    report_lost();
     const uint64_t now = now_ns();
     if (now >= next_peer_check_ns_) {
       next_peer_check_ns_ = now + kPeerCheckNs;
@@ -82,11 +95,25 @@ void Endpoint::poll_rx() noexcept {
   }
 }
 
+// A message was refused (malformed, failed its checksum) or a channel closed: say so.
+void Endpoint::report_rx_error(const pbx::Error& e) noexcept {
+  std::string msg;
+  try {
+    msg = "postbox: receive: " + e.message();
+  } catch (...) {
+  }
+  PBX_FI_WARN(FI_LOG_EP_DATA, "%s\n", msg.c_str());
+  if (rx_cq_ != nullptr)
+    rx_cq_->push_error(Completion{nullptr, FI_RECV, 0, nullptr, 0, 0, FI_ADDR_NOTAVAIL}, fi_errno_of(e.code()),
+                       static_cast<int>(e.code()), 0, std::move(msg));
+  if (recv_cntr_ != nullptr) recv_cntr_->inc_err();
+}
+
 // Receives posted for one source, and sends waiting for a receiver's acknowledgement, fail
 // once that peer has left the job (nothing can come from it any more).
 void Endpoint::check_peers() noexcept {
   auto gone = [&](uint32_t rank) {
-    auto p = pbx_->probe(pbx_->shape().rank_of(rank));
+    auto p = pbx_->probe(ranks_[rank]);
     return !p && p.error().code() == Errc::kPeerGone;
   };
   for (List<RxReq>* l : {&posted_msg_, &posted_tagged_})
@@ -113,20 +140,20 @@ void Endpoint::check_peers() noexcept {
 
 // ---- arriving messages ---------------------------------------------------------------------
 
-void Endpoint::on_message(pbx::MessageView& v) noexcept {
-  const uint32_t src = pbx_->shape().flat(v.source());
+void Endpoint::on_message(Arrived& m) noexcept {
+  const uint32_t src = m.src;
   if (pending_[src].active) {
-    on_payload(src, v);
+    on_payload(m);
     return;
   }
   wire::Header h;
   size_t hdr_len = 0;
-  if (!wire::decode(v.tag(), v.data(), h, hdr_len)) {
+  if (!wire::decode(m.ptag, std::span<const std::byte>(m.data, m.size), h, hdr_len)) {
     if ((foreign_messages_++ & 1023) == 0)
       PBX_FI_WARN(FI_LOG_EP_DATA,
                   "postbox: a message from rank %u (postbox tag 0x%x, %zu bytes) is not the libfabric provider's: "
                   "dropped (is a pbx::Endpoint program sending to this process?)\n",
-                  src, v.tag(), v.size());
+                  src, m.ptag, m.size);
     return;
   }
   switch (h.op) {
@@ -140,9 +167,10 @@ void Endpoint::on_message(pbx::MessageView& v) noexcept {
   if (RxReq* r = match_posted(tagged, src, h.tag)) {
     if (h.large) {
       pending_[src] = Pending{true, h, r, nullptr};
+      ++pending_payloads_;
       return;
     }
-    deliver(r, h, src, v.data().data() + hdr_len, v.size() - hdr_len);
+    deliver(r, h, src, m.data + hdr_len, m.size - hdr_len);
     return;
   }
   Unexpected* u = ux_pool_.get();
@@ -159,20 +187,27 @@ void Endpoint::on_message(pbx::MessageView& v) noexcept {
     u->len = h.total_len;
     u->ready = false;
     pending_[src] = Pending{true, h, nullptr, u};
+    ++pending_payloads_;
   } else {
-    store_unexpected(u, v, hdr_len);
+    store_unexpected(u, m, hdr_len);
   }
   (tagged ? unexpected_tagged_ : unexpected_msg_).push_back(u);
 }
 
 // The payload of the large message announced by the source's previous message.
-void Endpoint::on_payload(uint32_t src, pbx::MessageView& v) noexcept {
+void Endpoint::on_payload(Arrived& m) noexcept {
+  const uint32_t src = m.src;
   Pending p = pending_[src];
   pending_[src] = Pending{};
-  if (v.tag() != wire::kPayloadTag || v.size() != p.h.total_len) {
+  --pending_payloads_;
+  if (m.ptag != wire::kPayloadTag || m.size != p.h.total_len) {
     // The sender gave up between header and payload (its isend failed): the message is cut.
-    const std::string msg = "postbox: the payload of a " + std::to_string(p.h.total_len) + "-byte message from rank " +
-                            std::to_string(src) + " never came (the sender's send failed)";
+    std::string msg;
+    try {
+      msg = "postbox: the payload of a " + std::to_string(p.h.total_len) + "-byte message from rank " +
+            std::to_string(src) + " never came (the sender's send failed)";
+    } catch (...) {
+    }
     if (p.rx != nullptr) fail_rx(p.rx, FI_EIO, static_cast<int>(Errc::kCancelled), msg);
     if (Unexpected* u = p.ux) {
       if (u->bound != nullptr) fail_rx(u->bound, FI_EIO, static_cast<int>(Errc::kCancelled), msg);
@@ -180,15 +215,15 @@ void Endpoint::on_payload(uint32_t src, pbx::MessageView& v) noexcept {
       else if (!u->discard) (p.h.op == wire::Op::kTagged ? unexpected_tagged_ : unexpected_msg_).remove(u);
       free_unexpected(u);
     }
-    on_message(v);  // what came instead is a message of its own
+    on_message(m);  // what came instead is a message of its own
     return;
   }
   if (p.rx != nullptr) {
-    deliver(p.rx, p.h, src, v.data().data(), v.size());
+    deliver(p.rx, p.h, src, m.data, m.size);
     return;
   }
   Unexpected* u = p.ux;
-  store_unexpected(u, v, 0);
+  store_unexpected(u, m, 0);
   if (u->discard) {
     free_unexpected(u);
   } else if (u->bound != nullptr) {  // matched while the payload was on its way
@@ -197,34 +232,40 @@ void Endpoint::on_payload(uint32_t src, pbx::MessageView& v) noexcept {
   }
 }
 
-void Endpoint::store_unexpected(Unexpected* u, pbx::MessageView& v, size_t offset) noexcept {
-  const size_t len = v.size() - offset;
+void Endpoint::store_unexpected(Unexpected* u, Arrived& m, size_t offset) noexcept {
+  const size_t len = m.size - offset;
   u->len = len;
   u->ready = true;
   if (len <= sizeof u->small) {
-    std::memcpy(u->small, v.data().data() + offset, len);
+    std::memcpy(u->small, m.data + offset, len);
     u->data = u->small;
     return;
   }
-  if (held_views_ < kMaxHeldViews) {  // borrow it in place: no copy
-    u->view = std::move(v);
+  if (m.view != nullptr && held_views_ < kMaxHeldViews) {  // borrow it in place: no copy
+    u->view = std::move(*m.view);
     u->data = u->view.data().data() + offset;
     ++held_views_;
     return;
   }
-  // Too many held already: copy, so that the senders' pools are not held up by us.
+  // Copied (too many held already: the senders' pools must not be held up by us).
   if (u->heap_cap < len) {
     u->heap.reset(new (std::nothrow) std::byte[len]);
     u->heap_cap = u->heap ? len : 0;
   }
   if (!u->heap) {
-    PBX_FI_WARN(FI_LOG_EP_DATA, "postbox: out of memory for a %zu-byte unexpected message: held in place\n", len);
-    u->view = std::move(v);
-    u->data = u->view.data().data() + offset;
-    ++held_views_;
+    if (m.view != nullptr) {
+      PBX_FI_WARN(FI_LOG_EP_DATA, "postbox: out of memory for a %zu-byte unexpected message: held in place\n", len);
+      u->view = std::move(*m.view);
+      u->data = u->view.data().data() + offset;
+      ++held_views_;
+    } else {
+      PBX_FI_WARN(FI_LOG_EP_DATA, "postbox: out of memory for a %zu-byte unexpected message: dropped\n", len);
+      u->len = 0;
+      u->data = u->small;
+    }
     return;
   }
-  std::memcpy(u->heap.get(), v.data().data() + offset, len);
+  std::memcpy(u->heap.get(), m.data + offset, len);
   u->data = u->heap.get();
 }
 
@@ -295,6 +336,7 @@ void Endpoint::deliver(RxReq* r, const wire::Header& h, uint32_t src, const std:
   }
   if (h.want_ack) queue_ack(src, h.ack_id);
   rx_pool_.put(r);
+  ++rx_completions_;
 }
 
 void Endpoint::fail_rx(RxReq* r, int err, int prov_errno, const std::string& message) noexcept {
@@ -313,6 +355,7 @@ void Endpoint::fail_rx(RxReq* r, int err, int prov_errno, const std::string& mes
   }
   if (recv_cntr_ != nullptr) recv_cntr_->inc_err();
   rx_pool_.put(r);
+  ++rx_completions_;
 }
 
 // A receive that found its message in the unexpected queue.
@@ -340,17 +383,19 @@ ssize_t Endpoint::recv(const iovec* iov, size_t count, fi_addr_t src_addr, uint6
       return -FI_EINVAL;
     }
   }
-  RxReq want;
-  want.tagged = tagged;
-  want.src = src;
-  want.tag = tag;
-  want.ignore = ignore;
-  want.context = context;
-  if (tagged && (flags & FI_PEEK) != 0) return peek(want, flags);
-  if ((flags & FI_DISCARD) != 0 && (flags & FI_CLAIM) == 0) return -FI_EINVAL;
-
+  if ((flags & (FI_PEEK | FI_CLAIM | FI_DISCARD)) != 0) [[unlikely]] {
+    if (tagged && (flags & FI_PEEK) != 0) {
+      RxReq want;
+      want.src = src;
+      want.tag = tag;
+      want.ignore = ignore;
+      want.context = context;
+      return peek(want, flags);
+    }
+    if (!tagged || (flags & FI_CLAIM) == 0) return -FI_EINVAL;  // FI_DISCARD alone, or on FI_MSG
+  }
   RxReq* r = rx_pool_.get();
-  if (r == nullptr) {
+  if (r == nullptr) [[unlikely]] {
     progress();
     return -FI_EAGAIN;
   }
@@ -361,16 +406,24 @@ ssize_t Endpoint::recv(const iovec* iov, size_t count, fi_addr_t src_addr, uint6
   r->context = context;
   r->completion = !rx_selective_ || (flags & FI_COMPLETION) != 0;
   r->iov_count = count;
-  r->capacity = 0;
-  for (size_t i = 0; i < count; ++i) {
-    r->iov[i] = iov[i];
-    r->capacity += iov[i].iov_len;
+  if (count == 1) {
+    r->iov[0] = iov[0];
+    r->capacity = iov[0].iov_len;
+  } else {
+    r->capacity = 0;
+    for (size_t i = 0; i < count; ++i) {
+      r->iov[i] = iov[i];
+      r->capacity += iov[i].iov_len;
+    }
   }
-  if (tagged && (flags & FI_CLAIM) != 0) return claim(r, flags);
-  if (Unexpected* u = match_unexpected(tagged, src, tag, ignore)) {
-    (tagged ? unexpected_tagged_ : unexpected_msg_).remove(u);
-    take_unexpected(r, u);
-    return 0;
+  if ((flags & FI_CLAIM) != 0) [[unlikely]] return claim(r, flags);
+  List<Unexpected>& waiting = tagged ? unexpected_tagged_ : unexpected_msg_;
+  if (!waiting.empty()) {
+    if (Unexpected* u = match_unexpected(tagged, src, tag, ignore)) {
+      waiting.remove(u);
+      take_unexpected(r, u);
+      return 0;
+    }
   }
   (tagged ? posted_tagged_ : posted_msg_).push_back(r);
   return 0;

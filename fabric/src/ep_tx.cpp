@@ -19,6 +19,10 @@ size_t iov_total(const iovec* iov, size_t count) noexcept {
 }
 
 void gather(std::byte* out, const iovec* iov, size_t count) noexcept {
+  if (count == 1) [[likely]] {
+    if (iov[0].iov_len != 0) std::memcpy(out, iov[0].iov_base, iov[0].iov_len);
+    return;
+  }
   for (size_t i = 0; i < count; ++i) {
     if (iov[i].iov_len != 0) std::memcpy(out, iov[i].iov_base, iov[i].iov_len);
     out += iov[i].iov_len;
@@ -90,7 +94,7 @@ ssize_t Endpoint::send(const iovec* iov, size_t count, fi_addr_t dest, uint64_t 
                 static_cast<unsigned long long>(dest));
     return -FI_EINVAL;
   }
-  const size_t len = iov_total(iov, count);
+  const size_t len = count == 1 ? iov[0].iov_len : iov_total(iov, count);
   if (len > pbx_->config().max_message) return -FI_EMSGSIZE;
   if ((inject_call || (flags & FI_INJECT) != 0) && len > kInjectSize) return -FI_EINVAL;
 
@@ -109,7 +113,7 @@ ssize_t Endpoint::send(const iovec* iov, size_t count, fi_addr_t dest, uint64_t 
   if (tx_queue_.empty() && !h.large && !h.want_ack) {
     uint32_t ptag = 0;
     const size_t n = stage(stage_.get(), h, ptag, iov, count, len);
-    auto r = pbx_->try_send(pbx_->shape().rank_of(dst), std::span<const std::byte>(stage_.get(), n), ptag);
+    auto r = pbx_->try_send(ranks_[dst], std::span<const std::byte>(stage_.get(), n), ptag);
     if (r) {
       send_completed(context, cq_flags, completion);
       return 0;
@@ -171,7 +175,7 @@ ssize_t Endpoint::send(const iovec* iov, size_t count, fi_addr_t dest, uint64_t 
 // with isend() as the pair's very next message; the header goes only when an isend slot is
 // free, so that the payload follows at once.
 bool Endpoint::start(TxReq* t) noexcept {
-  const pbx::Rank dst = pbx_->shape().rank_of(t->dst);
+  const pbx::Rank dst = ranks_[t->dst];
   if (t->state == TxReq::State::kQueued) {
     if (t->large && in_flight_.size() >= max_in_flight_) return false;
     auto r = pbx_->try_send(dst, std::span<const std::byte>(t->staged.get(), t->staged_len), t->ptag);
@@ -265,7 +269,7 @@ void Endpoint::drain_acks() noexcept {
     h.ack_id = acks_[done].second;
     std::byte buf[wire::kMaxHeader];
     const uint32_t ptag = wire::encode(h, buf);
-    auto r = pbx_->try_send(pbx_->shape().rank_of(acks_[done].first),
+    auto r = pbx_->try_send(ranks_[acks_[done].first],
                             std::span<const std::byte>(buf, wire::header_size(h)), ptag);
     if (!r && r.error().code() == Errc::kWouldBlock) break;
     // Any other error: the sender is gone or unreachable, and learns it there.

@@ -3,6 +3,7 @@
 // allocating. An object is on one list at a time through its own `prev` / `next` members.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <vector>
@@ -104,7 +105,9 @@ class Pool {
     size_t count;
   };
   void grow(size_t n) {
-    if (limit_ != 0 && total_ + n > limit_) n = limit_ - total_;
+    constexpr size_t kMaxChunk = size_t{1} << 20;
+    if (limit_ != 0) n = std::min(n, limit_ > total_ ? limit_ - total_ : 0);
+    n = std::min(n, kMaxChunk);
     if (n == 0) return;
     Chunk c{std::make_unique<T[]>(n), n};
     for (size_t i = 0; i < n; ++i) {
