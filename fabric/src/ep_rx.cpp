@@ -457,6 +457,7 @@ ssize_t Endpoint::peek(const RxReq& want, uint64_t flags) noexcept {
   }
   if ((flags & FI_DISCARD) != 0) {
     unexpected_tagged_.remove(u);
+    if (u->h.want_ack) queue_ack(u->src, u->h.ack_id);  // discarded is processed: the sender completes
     if (u->ready) free_unexpected(u);
     else u->discard = true;  // its payload is on its way: dropped when it arrives
     return 0;
@@ -481,6 +482,7 @@ ssize_t Endpoint::claim(RxReq* r, uint64_t flags) noexcept {
   claimed_.remove(u);
   if ((flags & FI_DISCARD) != 0) {
     if (rx_cq_ != nullptr && r->completion) rx_cq_->push(recv_completion(*r, u->h, u->src, 0));
+    if (u->h.want_ack) queue_ack(u->src, u->h.ack_id);
     rx_pool_.put(r);
     if (u->ready) free_unexpected(u);
     else u->discard = true;
