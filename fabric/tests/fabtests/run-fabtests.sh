@@ -16,6 +16,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?usage: run-fabtests.sh BUILD_DIR PROVIDER_DIR PBX_FI_JOB [GROUPS]}
 prov=${2:?}
 tool=${3:?}
+mkdir -p "$build"
+build=$(cd "$build" && pwd)
+prov=$(cd "$prov" && pwd)
+tool=$(cd "$(dirname "$tool")" && pwd)/$(basename "$tool")
 groups=${4:-unit,functional,short}
 
 "$here/build-fabtests.sh" "$build"
@@ -53,8 +57,9 @@ log=$state/results.txt
 set +e
 # -b: out-of-band address exchange; -g 0: the unit tests' "good address" is rank 0 (a postbox
 # address names a rank, not an IP); -T: per-process time-out in seconds.
-bash "$script" -b -v -T "${PBX_FT_TIMEOUT:-120}" -g 0 -p "$bin" -f "$here/postbox.exclude" -t "$groups" postbox 2>&1 |
-  tee "$log"
+# (runfabtests.sh keeps its output files in the current folder: the scratch folder)
+(cd "$state" && bash "$script" -b -v -T "${PBX_FT_TIMEOUT:-120}" -g 0 -p "$bin" -f "$here/postbox.exclude" \
+  -t "$groups" postbox) 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 pass=$(grep -c "result: *Pass" "$log" || true)
