@@ -7,7 +7,10 @@
 #include <string>
 
 #ifdef PBX_HAVE_PMIX
+#include <dlfcn.h>
 #include <pmix.h>
+
+#include <cstring>
 
 #include "layout.h"
 #include "pbx/hal/loopback.h"
@@ -33,21 +36,71 @@ Result<LauncherJob> join_pmix_job(const std::string&, const Config&) {
 
 namespace {
 
+// libpmix, loaded when a PMIx launcher started the process (not linked: libpostbox users
+// started any other way load nothing of it). An MPI library that loaded it already shares it.
+struct Pmix {
+  decltype(&::PMIx_Init) init = nullptr;
+  decltype(&::PMIx_Finalize) finalize = nullptr;
+  decltype(&::PMIx_Get) get = nullptr;
+  decltype(&::PMIx_Job_control) job_control = nullptr;
+  decltype(&::PMIx_Error_string) error_string = nullptr;
+  decltype(&::PMIx_Value_destruct) value_destruct = nullptr;
+  decltype(&::PMIx_Info_load) info_load = nullptr;
+};
+
+Result<const Pmix*> load_pmix() {
+  static Pmix api;
+  static std::string failure;
+  static const bool loaded = [] {
+    void* h = nullptr;
+    for (const char* name : {PBX_PMIX_LIBRARY, "libpmix.so.2", "libpmix.so"})
+      if ((h = ::dlopen(name, RTLD_NOW | RTLD_GLOBAL)) != nullptr) break;
+    if (h == nullptr) {
+      const char* why = ::dlerror();
+      failure = why != nullptr ? why : "not found";
+      return false;
+    }
+    api.init = reinterpret_cast<decltype(api.init)>(::dlsym(h, "PMIx_Init"));
+    api.finalize = reinterpret_cast<decltype(api.finalize)>(::dlsym(h, "PMIx_Finalize"));
+    api.get = reinterpret_cast<decltype(api.get)>(::dlsym(h, "PMIx_Get"));
+    api.job_control = reinterpret_cast<decltype(api.job_control)>(::dlsym(h, "PMIx_Job_control"));
+    api.error_string = reinterpret_cast<decltype(api.error_string)>(::dlsym(h, "PMIx_Error_string"));
+    api.value_destruct = reinterpret_cast<decltype(api.value_destruct)>(::dlsym(h, "PMIx_Value_destruct"));
+    api.info_load = reinterpret_cast<decltype(api.info_load)>(::dlsym(h, "PMIx_Info_load"));
+    if (api.init == nullptr || api.finalize == nullptr || api.get == nullptr || api.job_control == nullptr ||
+        api.error_string == nullptr || api.value_destruct == nullptr || api.info_load == nullptr) {
+      failure = "it lacks PMIx_Init, PMIx_Get or another call of PMIx 4";
+      return false;
+    }
+    return true;
+  }();
+  if (!loaded)
+    return fail(Errc::kNotSupported,
+                "a PMIx launcher started this process (PMIX_NAMESPACE is set) but libpmix cannot be loaded (%s): "
+                "install libpmix2, or start the program with pbxrun",
+                failure.c_str());
+  return &api;
+}
+
+const Pmix* pmix = nullptr;  // set by join_pmix_job() before anything below runs
+
 // Frees a PMIx_Get result.
 struct ValueOwner {
   pmix_value_t* v = nullptr;
   ~ValueOwner() {
-    if (v != nullptr) PMIX_VALUE_RELEASE(v);
+    if (v == nullptr) return;
+    pmix->value_destruct(v);
+    std::free(v);
   }
 };
 
 // An integer attribute of `proc` (any unsigned PMIx integer type).
 Result<uint64_t> get_uint(const pmix_proc_t& proc, const char* key) {
   ValueOwner val;
-  const pmix_status_t rc = PMIx_Get(&proc, key, nullptr, 0, &val.v);
+  const pmix_status_t rc = pmix->get(&proc, key, nullptr, 0, &val.v);
   if (rc != PMIX_SUCCESS || val.v == nullptr)
     return fail(Errc::kNotSupported, "PMIx_Get(%s) failed: %s: the PMIx launcher does not say it", key,
-                PMIx_Error_string(rc));
+                pmix->error_string(rc));
   switch (val.v->type) {
     case PMIX_UINT8: return uint64_t{val.v->data.uint8};
     case PMIX_UINT16: return uint64_t{val.v->data.uint16};
@@ -106,19 +159,20 @@ Result<void> create_loopback_job(const std::string& name, const JobShape& shape,
   std::string files = ctl_file(name);
   for (unsigned k = 0; k < shape.nodes; ++k) files += "," + node_file(name, k);
   pmix_info_t cleanup;
-  PMIX_INFO_CONSTRUCT(&cleanup);
-  PMIX_INFO_LOAD(&cleanup, PMIX_REGISTER_CLEANUP, files.c_str(), PMIX_STRING);
+  std::memset(&cleanup, 0, sizeof cleanup);
+  pmix->info_load(&cleanup, PMIX_REGISTER_CLEANUP, files.c_str(), PMIX_STRING);
   pmix_info_t* results = nullptr;
   size_t nresults = 0;
-  const pmix_status_t rc = PMIx_Job_control(nullptr, 0, &cleanup, 1, &results, &nresults);
-  PMIX_INFO_DESTRUCT(&cleanup);
-  if (results != nullptr) PMIX_INFO_FREE(results, nresults);
+  const pmix_status_t rc = pmix->job_control(nullptr, 0, &cleanup, 1, &results, &nresults);
+  pmix->value_destruct(&cleanup.value);
+  for (size_t i = 0; i < nresults; ++i) pmix->value_destruct(&results[i].value);
+  std::free(results);
   if (rc != PMIX_SUCCESS && rc != PMIX_OPERATION_SUCCEEDED) {
     // Not fatal: the job runs; its files stay behind when it ends.
     std::fprintf(stderr,
                  "postbox: the PMIx server cannot remove the loopback job's files when the job ends (%s): remove "
                  "them afterwards with `pbxrun --cleanup %s`\n",
-                 PMIx_Error_string(rc), name.c_str());
+                 pmix->error_string(rc), name.c_str());
   }
   return {};
 }
@@ -148,8 +202,8 @@ Result<void> wait_for_loopback_job(const std::string& name, const JobShape& shap
 
 // Shape and rank of this process from what PMIx says.
 Result<LauncherJob> shape_of(const std::string& backend, const pmix_proc_t& me) {
-  pmix_proc_t job;
-  PMIX_LOAD_PROCID(&job, me.nspace, PMIX_RANK_WILDCARD);
+  pmix_proc_t job = me;
+  job.rank = PMIX_RANK_WILDCARD;
   auto size = get_uint(job, PMIX_JOB_SIZE);
   if (!size) return tl::unexpected(size.error());
   LauncherJob lj;
@@ -204,15 +258,18 @@ Result<LauncherJob> shape_of(const std::string& backend, const pmix_proc_t& me) 
 }  // namespace
 
 Result<LauncherJob> join_pmix_job(const std::string& backend, const Config& base) {
+  auto api = load_pmix();
+  if (!api) return tl::unexpected(api.error());
+  pmix = *api;
   pmix_proc_t me;
-  const pmix_status_t rc = PMIx_Init(&me, nullptr, 0);
+  const pmix_status_t rc = pmix->init(&me, nullptr, 0);
   if (rc != PMIX_SUCCESS)
     return fail(Errc::kPeerNotUp,
                 "PMIX_NAMESPACE is set but the PMIx server does not answer (PMIx_Init: %s): start the program with "
                 "mpirun or srun --mpi=pmix, or with pbxrun",
-                PMIx_Error_string(rc));
+                pmix->error_string(rc));
   struct Finalizer {
-    ~Finalizer() { PMIx_Finalize(nullptr, 0); }  // an MPI library's own PMIx_Init keeps it open
+    ~Finalizer() { pmix->finalize(nullptr, 0); }  // an MPI library's own PMIx_Init keeps it open
   } finalizer;
   auto lj = shape_of(backend, me);
   if (!lj || backend != "loopback") return lj;
