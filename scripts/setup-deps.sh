@@ -3,7 +3,8 @@
 #
 #   scripts/setup-deps.sh build   # compiler, CMake, libraries: enough to build and run a loopback job
 #   scripts/setup-deps.sh bench   # build + Open MPI, the peer pbx-perf --compare measures against
-#   scripts/setup-deps.sh test    # build + what the whole test suite needs (QEMU for hw-emulated tests)
+#   scripts/setup-deps.sh test    # build + what the whole test suite needs (QEMU for hw-emulated tests,
+#                                 #   libfabric, PMIx, Open MPI and NetPIPE for the provider in fabric/)
 #   scripts/setup-deps.sh fuzz    # build + clang and its libFuzzer/sanitizer runtime (scripts/fuzz.sh)
 #
 # Runs apt-get as root (directly when root, else through sudo when it exists).
@@ -15,7 +16,11 @@ BUILD_PKGS=(g++ cmake ninja-build pkg-config make git
             libgtest-dev libgmock-dev)
 BENCH_PKGS=(openmpi-bin libopenmpi-dev)
 TEST_PKGS=(python3
-           qemu-system-x86 busybox-static cpio xz-utils kmod zstd)
+           qemu-system-x86 busybox-static cpio xz-utils kmod zstd
+           # fabric/ (the libfabric provider): libfabric, fi_pingpong/fi_info, PMIx, Open MPI and
+           # NetPIPE, and what builds fabtests (autogen, configure, make); setpriv is util-linux's
+           libfabric-dev libfabric-bin libpmix-dev openmpi-bin libopenmpi-dev netpipe-openmpi
+           autoconf automake libtool util-linux)
 FUZZ_PKGS=(clang-14 libclang-rt-14-dev)
 
 want=("${BUILD_PKGS[@]}")

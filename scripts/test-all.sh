@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-all.sh: sets up what a fresh Debian 12 machine lacks and runs the whole test suite:
 #   1. release build: unit, loopback, tools and hw-emulated tiers (QEMU VMs sharing ivshmem: a
-#      pair, and a fabric of four);
+#      pair, and a fabric of four), and fabric (the libfabric provider: fabtests, fi_pingpong,
+#      Open MPI over it);
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build: unit, loopback and tools tiers;
 #   3. ThreadSanitizer build: unit and loopback tiers.
 # On NTB hardware, the real-hardware tier runs with: PBX_DEVICE=<BDF> ctest --preset release -L hw-device

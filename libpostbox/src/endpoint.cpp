@@ -6,6 +6,7 @@
 
 #include "endpoint_impl.h"
 #include "job_env.h"
+#include "launcher_pmix.h"
 #include "pbx/hal/postboxd/protocol.h"
 #include "pbx/hal/factory.h"
 
@@ -124,9 +125,16 @@ Result<Endpoint> Endpoint::from_env(const Config& base) {
                 "node manager), 'ivshmem' or 'ntb' with PBX_DEVICE=<BDF> (this process opens the device), or open the "
                 "device yourself and call Endpoint::create",
                 backend.c_str());
-  const char* job = std::getenv("PBX_JOB");
+  // Started by mpirun or srun --mpi=pmix rather than pbxrun: identity (and the loopback job) from PMIx.
+  std::optional<detail::LauncherJob> pmix;
+  if (detail::pmix_launched()) {
+    auto j = detail::join_pmix_job(backend, base);
+    if (!j) return tl::unexpected(j.error());
+    pmix = std::move(*j);
+  }
+  const char* job = pmix ? pmix->loopback_job.c_str() : std::getenv("PBX_JOB");
   if (backend == "loopback" && (job == nullptr || *job == '\0')) return tl::unexpected(detail::missing_env("PBX_JOB"));
-  auto shape = detail::shape_from_env();
+  auto shape = pmix ? Result<std::pair<JobShape, Rank>>(std::pair{pmix->shape, pmix->self}) : detail::shape_from_env();
   if (!shape) return tl::unexpected(shape.error());
   auto [js, self] = *shape;
   auto cfg = Config::from_env(base);

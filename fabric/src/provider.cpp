@@ -1,0 +1,56 @@
+// libpostbox-fi.so: the provider's entry point, fi_prov_ini(), which libfabric calls when it
+// loads the library from FI_PROVIDER_PATH or its provider folder.
+#include <rdma/providers/fi_prov.h>
+
+#include "domain.h"
+#include "info.h"
+#include "provider.h"
+
+#ifndef EXTERNALLY_VISIBLE
+#define EXTERNALLY_VISIBLE  // fi_prov.h uses it; libfabric's own build defines it
+#endif
+
+namespace pbx::fabric {
+namespace {
+
+int getinfo_entry(uint32_t version, const char* node, const char* service, uint64_t flags, const fi_info* hints,
+                  fi_info** info) {
+  try {
+    return getinfo(version, node, service, flags, hints, info);
+  } catch (...) {
+    return -FI_ENOMEM;
+  }
+}
+
+int fabric_entry(fi_fabric_attr* attr, fid_fabric** fabric, void* context) {
+  return Fabric::open(attr, fabric, context);
+}
+
+void cleanup_entry() {}
+
+fi_provider g_provider = {kProviderVersion, kFiVersion, {}, "postbox", getinfo_entry, fabric_entry, cleanup_entry};
+
+}  // namespace
+
+fi_provider& provider() noexcept { return g_provider; }
+
+pbx::Config base_config() noexcept {
+  pbx::Config c;
+  // Large payloads go with isend(); a few in flight keep a stream of them moving.
+  c.max_pending_sends = 64;
+  // Messages up to half the pool go whole (the receiver copies each out once, in place; MPI
+  // streams large messages): postbox's default CTS (256 KiB) cuts them into pieces, which the
+  // receiver would assemble in its own memory first. PBX_CTS still sets it (every process of a
+  // job must agree).
+  c.cts = c.pool_size / 2;
+  try {
+    auto env = pbx::Config::from_env(c);
+    return env ? *env : c;  // a bad PBX_* value is reported by fi_enable, which joins with it
+  } catch (...) {
+    return c;
+  }
+}
+
+}  // namespace pbx::fabric
+
+extern "C" FI_EXT_INI { return &pbx::fabric::g_provider; }
