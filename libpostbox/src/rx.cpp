@@ -85,8 +85,11 @@ bool EndpointImpl::unpack_line(const RxChannel& ch, uint64_t seq, size_t n, size
   // the acquire load of the indicator's word 0 (by the caller), every word checked on its own.
   if (wire::kVectorInlineCodec)
     return wire::unpack_inline_line_avx512(ch.slots.at(off), n, k, check, dst);
-  uint64_t w[8];
-  for (size_t i = 0; i < 8; ++i) w[i] = ch.slots.load64(off + 8 * i);
+  // Only the words that carry the line's bytes (an 8-byte message: one word past the header).
+  const wire::InlineSpan sp = wire::inline_span(n, k);
+  const size_t end = sp.word0 + wire::inline_words(sp.count);
+  uint64_t w[8] = {};
+  for (size_t i = sp.word0; i < end; ++i) w[i] = ch.slots.load64(off + 8 * i);
   return wire::unpack_inline_line(w, n, k, check, dst);
 }
 
@@ -387,7 +390,7 @@ Took EndpointImpl::take_from(Rank src, Want want, std::span<std::byte> buf, Recv
   if (h.kind == wire::Kind::kInline) {
     if (h.inline_len > inline_max_ || h.inline_len > buf.size()) return Fast::kSlow;
     len = h.inline_len;
-    slots = static_cast<uint32_t>(wire::inline_lines(len));
+    slots = len <= wire::kInlineCapacity ? 1 : static_cast<uint32_t>(wire::inline_lines(len));
     // Line by line, every word checked on its own; a line not yet whole: look again later.
     for (uint32_t k = 0; k < slots; ++k)
       if (!unpack_line(ch, ch.expected + k, len, k, buf.data())) return Fast::kNone;
