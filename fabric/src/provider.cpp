@@ -38,10 +38,10 @@ pbx::Config base_config() noexcept {
   pbx::Config c;
   // Large payloads go with isend(); a few in flight keep a stream of them moving.
   c.max_pending_sends = 64;
-  // Messages up to half the pool go whole (the receiver copies each out once, in place; MPI
-  // streams large messages): postbox's default CTS (256 KiB) cuts them into pieces, which the
-  // receiver would assemble in its own memory first. PBX_CTS still sets it (every process of a
-  // job must agree).
+  // A CTS of half the pool: a payload up to 4 MiB is borrowed in place by the receiver's view
+  // (it copies it out once, into the posted buffer), while isend() still pipelines it in pieces
+  // of a slice (cts / cts_slices); above the CTS a view would be assembled in the receiver's own
+  // memory first. PBX_CTS still sets it (every process of a job must agree).
   c.cts = c.pool_size / 2;
   try {
     auto env = pbx::Config::from_env(c);
