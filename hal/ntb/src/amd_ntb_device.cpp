@@ -22,7 +22,6 @@ using ntb::amd::AmdNtb;
 namespace {
 
 constexpr uint64_t kPage = 4096;
-constexpr uint64_t kIovaFloor = uint64_t{1} << 32;  // above the 32-bit MSI / legacy DMA range
 
 uint32_t new_epoch() noexcept {
   static std::atomic<uint32_t> opens{0};
@@ -49,7 +48,7 @@ Result<MappableFile> AmdNtbPort::window_file(unsigned bar) {
 }
 
 AmdNtbDevice::AmdNtbDevice(std::unique_ptr<AmdNtbPort> port, const AmdNtbOptions& opts)
-    : port_(std::move(port)), opts_(opts), clock_(opts.clock != nullptr ? opts.clock : &default_clock_) {}
+    : NtbPairDevice(std::move(port), opts.clock), opts_(opts) {}
 
 Result<std::unique_ptr<AmdNtbDevice>> AmdNtbDevice::attach(std::unique_ptr<AmdNtbPort> port,
                                                            const AmdNtbOptions& opts) {
@@ -86,20 +85,8 @@ Result<void> AmdNtbDevice::init() {
                 out->size(), ws);
   outbound_ = out->first(ws);
 
-  auto in = LocalMemory::allocate("pbx-amd-inbound", ws, opts_.pages);
-  if (!in) return tl::unexpected(with_context(in.error(), name + ": inbound window memory"));
-  inbound_ = std::move(*in);
-  auto self_mem = LocalMemory::allocate("pbx-amd-self", ws, PagePolicy::kSmall, /*populate=*/false);
-  if (!self_mem) return tl::unexpected(with_context(self_mem.error(), name + ": window to self"));
-  self_window_ = std::move(*self_mem);
-  const uint64_t align = std::bit_ceil(ws);
-  iova_ = (kIovaFloor + align - 1) & ~(align - 1);
-  if (auto ok = port_->map_dma(inbound_.span(), iova_); !ok)
-    return tl::unexpected(with_context(ok.error(), name + ": DMA-map the inbound window (an IOMMU is needed: VFIO "
-                                                          "type1, not no-IOMMU mode)"));
-  dma_mapped_ = true;
-  if (auto ok = ntb_->mw_set_trans(0, iova_, ws); !ok) return ok;
-  trans_set_ = true;
+  // Inbound: local memory at an IOVA aligned to the window size rounded up to a power of two.
+  if (auto ok = setup_inbound(name, "pbx-amd", ws, opts_.pages, std::bit_ceil(ws)); !ok) return ok;
 
   epoch_ = new_epoch();
   info_.backend = "amd";
@@ -123,8 +110,7 @@ AmdNtbDevice::~AmdNtbDevice() {
     (void)ntb_->peer_spad_write(hs::kSpadMagic, hs::kGone);
     (void)ntb_->peer_db_set(hs::kDbMask);  // flushes the scratchpad write before the ring
   }
-  if (trans_set_) (void)ntb_->mw_clear_trans(0);
-  if (dma_mapped_) port_->unmap_dma(iova_);
+  close_inbound();
   ntb_->shutdown();  // READY cleared, then the goodbye doorbell
 }
 
@@ -251,63 +237,10 @@ LinkStatus AmdNtbDevice::do_link_status(NodeIdx /*peer*/) noexcept {
 }
 
 // ------------------------------------------------------------------------------------------
-// windows, scratchpads, doorbells
-
-Result<OutboundWindow> AmdNtbDevice::do_peer_mw(NodeIdx peer) {
-  if (peer == info_.self) return OutboundWindow(self_window_.span().data(), info_.window_size, MemType::kWriteBack);
-  return OutboundWindow(outbound_.data(), info_.window_size, info_.outbound_mem_type);
-}
-
-Result<InboundWindow> AmdNtbDevice::do_local_mw(NodeIdx peer) {
-  if (peer == info_.self) return InboundWindow(self_window_.span().data(), info_.window_size);
-  return InboundWindow(inbound_.span().data(), info_.window_size);
-}
+// windows (the rest of windows, scratchpads and doorbells: NtbPairDevice)
 
 Result<std::vector<NodeWindowsExport>> AmdNtbDevice::do_export_windows() {
-  auto bar = port_->window_file(ntb_->mw(0).bar);
-  if (!bar) return tl::unexpected(with_context(bar.error(), info_.name + ": export the outbound window"));
-  const uint64_t ws = info_.window_size;
-  const WindowExport self{self_window_.fd(), 0, ws, MemType::kWriteBack, /*sparse=*/true};
-  std::vector<NodeWindowsExport> out(info_.node_count);
-  out[info_.self.v] = {self, self};
-  out[other().v].outbound = {bar->fd, bar->offset, ws, bar->mem_type, false};
-  out[other().v].inbound = {inbound_.fd(), 0, ws, MemType::kWriteBack, false};
-  return out;
-}
-
-Result<uint32_t> AmdNtbDevice::do_spad_read(NodeIdx peer, SpadIdx idx) {
-  if (peer == info_.self) return self_spads_[idx.v];
-  return ntb_->spad_read(idx.v);
-}
-
-Result<void> AmdNtbDevice::do_peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) {
-  if (peer == info_.self) {
-    self_spads_[idx.v] = v;
-    return {};
-  }
-  return ntb_->peer_spad_write(idx.v, v);
-}
-
-Result<void> AmdNtbDevice::do_peer_db_set(NodeIdx peer, uint64_t bits) {
-  if (peer == info_.self) {
-    self_db_ |= bits;
-    return {};
-  }
-  return ntb_->peer_db_set(bits);  // flushes earlier window stores before the ring
-}
-
-Result<uint64_t> AmdNtbDevice::do_db_read(NodeIdx peer) {
-  if (peer == info_.self) return self_db_;
-  return ntb_->db_read() & hs::kUserDbMask;
-}
-
-Result<void> AmdNtbDevice::do_db_clear(NodeIdx peer, uint64_t bits) {
-  // (Bits outside 0..13 were masked off by Device::db_clear: bit 14 stays the handshake's.)
-  if (peer == info_.self) {
-    self_db_ &= ~bits;
-    return {};
-  }
-  return ntb_->db_clear(bits);
+  return export_pair_windows(port_->window_file(ntb_->mw(0).bar));
 }
 
 }  // namespace pbx::hal
