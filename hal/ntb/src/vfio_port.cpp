@@ -1,14 +1,14 @@
 // The product path: IntelNtbDevice over the real NTB, through VFIO.
 #include "pbx/hal/intel_ntb.h"
 #include "pbx/ntb/intel/regs.h"
-#include "vfio_config_space.h"
+#include "vfio_ntb_port.h"
 
 namespace pbx::hal {
 namespace {
 
-using detail::VfioConfigSpace;
+using detail::VfioNtbPort;
 
-class VfioIntelNtbPort final : public IntelNtbPort {
+class VfioIntelNtbPort final : public VfioNtbPort<IntelNtbPort> {
  public:
   static Result<std::unique_ptr<VfioIntelNtbPort>> open(vfio::VfioDevice dev, const IntelNtbOptions& opts) {
     std::unique_ptr<VfioIntelNtbPort> p(new VfioIntelNtbPort(std::move(dev), opts.write_combining));
@@ -28,8 +28,6 @@ class VfioIntelNtbPort final : public IntelNtbPort {
     return p;
   }
 
-  std::string name() const override { return dev_.bdf().str(); }
-  Result<void> enable_device() override { return dev_.enable_bus_master(); }
   ntb::intel::IntelNtb::AttachParams attach_params() override {
     ntb::intel::IntelNtb::AttachParams a;
     a.name = name();
@@ -38,55 +36,29 @@ class VfioIntelNtbPort final : public IntelNtbPort {
     a.mw_size = mw_size_;
     return a;
   }
-  Result<std::span<std::byte>> map_outbound() override {
-    auto v = dev_.map_bar(ntb::intel::kMwBar[0], {.write_combining = write_combining_});
-    if (!v) return tl::unexpected(v.error());
-    mem_type_ = v->mem_type == vfio::MemType::kWriteCombining ? MemType::kWriteCombining : MemType::kUncached;
-    file_ = MappableFile{v->fd, v->fd_offset, mem_type_};
-    return v->mem;
-  }
-  // The file BAR2 was mapped from: resource2_wc (write-combining) or the VFIO device fd at BAR2's
-  // region offset (uncached, as vfio-pci maps it in any process that holds the fd).
-  Result<MappableFile> outbound_file() override {
-    if (file_.fd < 0) return fail(Errc::kInvalidArgument, "%s: BAR2 is not mapped yet", name().c_str());
-    return file_;
-  }
-  MemType outbound_mem_type() const noexcept override { return mem_type_; }
-  Result<void> map_dma(std::span<std::byte> mem, uint64_t iova) override { return dev_.map_dma(mem, iova); }
-  void unmap_dma(uint64_t iova) noexcept override { (void)dev_.unmap_dma(iova); }
+  // BAR2, the outbound window.
+  Result<std::span<std::byte>> map_outbound() override { return map_bar_for_stores(ntb::intel::kMwBar[0]); }
+  Result<MappableFile> outbound_file() override { return bar_file(ntb::intel::kMwBar[0]); }
+  MemType outbound_mem_type() const noexcept override { return bar_mem_type(); }
   uint16_t vector_count() const noexcept override { return vectors_; }
-  Result<bool> wait(uint16_t vector, uint64_t timeout_ns) override {
-    if (dev_.msix() == nullptr) return false;
-    return dev_.msix()->wait(vector, static_cast<int64_t>(std::min<uint64_t>(timeout_ns, INT64_MAX)));
-  }
+  Result<bool> wait(uint16_t vector, uint64_t timeout_ns) override { return msix_wait(vector, timeout_ns); }
 
  private:
-  VfioIntelNtbPort(vfio::VfioDevice dev, bool wc) noexcept : dev_(std::move(dev)), cfg_(dev_), write_combining_(wc) {}
+  VfioIntelNtbPort(vfio::VfioDevice dev, bool wc) noexcept : VfioNtbPort(std::move(dev), wc) {}
 
-  vfio::VfioDevice dev_;
-  VfioConfigSpace cfg_;
-  bool write_combining_;
   std::span<std::byte> bar0_;
   std::array<uint64_t, ntb::intel::kMwCount> mw_size_{};
-  MemType mem_type_ = MemType::kUncached;
-  MappableFile file_;
   uint16_t vectors_ = 0;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<IntelNtbDevice>> IntelNtbDevice::open(const vfio::Bdf& bdf, const IntelNtbOptions& opts) {
-  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
-  auto dev = vfio::VfioDevice::open(bdf, opts.vfio);
-  if (!dev) return tl::unexpected(dev.error());
-  return open(std::move(*dev), opts);
+  return detail::open_over_vfio<IntelNtbDevice>(bdf, opts);
 }
 
 Result<std::unique_ptr<IntelNtbDevice>> IntelNtbDevice::open(vfio::VfioDevice dev, const IntelNtbOptions& opts) {
-  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
-  auto port = VfioIntelNtbPort::open(std::move(dev), opts);
-  if (!port) return tl::unexpected(port.error());
-  return attach(std::move(*port), opts);
+  return detail::attach_over_vfio<IntelNtbDevice, VfioIntelNtbPort>(std::move(dev), opts);
 }
 
 }  // namespace pbx::hal
