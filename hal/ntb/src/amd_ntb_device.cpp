@@ -52,19 +52,13 @@ AmdNtbDevice::AmdNtbDevice(std::unique_ptr<AmdNtbPort> port, const AmdNtbOptions
 
 Result<std::unique_ptr<AmdNtbDevice>> AmdNtbDevice::attach(std::unique_ptr<AmdNtbPort> port,
                                                            const AmdNtbOptions& opts) {
-  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
-  std::unique_ptr<AmdNtbDevice> dev(new AmdNtbDevice(std::move(port), opts));
-  if (auto ok = dev->init(); !ok) return tl::unexpected(ok.error());
-  return dev;
+  return detail::attach_backend<AmdNtbDevice>(std::move(port), opts);
 }
 
 Result<void> AmdNtbDevice::init() {
   const std::string name = port_->name();
   const char* nm = name.c_str();
-  if (auto ok = port_->enable_device(); !ok) return tl::unexpected(with_context(ok.error(), name + ": enable device"));
-  auto n = AmdNtb::attach(port_->attach_params());
-  if (!n) return tl::unexpected(n.error());
-  ntb_.emplace(std::move(*n));
+  if (auto ok = attach_driver(name); !ok) return ok;
   // Forget what the peer wrote into our handshake scratchpads: it announces again when it sees
   // our READY (every bring-up of its link to us makes it write them anew).
   for (unsigned i = hs::kUserSpads; i < AmdNtb::spad_count(); ++i)

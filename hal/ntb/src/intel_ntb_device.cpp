@@ -41,19 +41,13 @@ IntelNtbDevice::IntelNtbDevice(std::unique_ptr<IntelNtbPort> port, const IntelNt
 
 Result<std::unique_ptr<IntelNtbDevice>> IntelNtbDevice::attach(std::unique_ptr<IntelNtbPort> port,
                                                                const IntelNtbOptions& opts) {
-  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
-  std::unique_ptr<IntelNtbDevice> dev(new IntelNtbDevice(std::move(port), opts));
-  if (auto ok = dev->init(); !ok) return tl::unexpected(ok.error());
-  return dev;
+  return detail::attach_backend<IntelNtbDevice>(std::move(port), opts);
 }
 
 Result<void> IntelNtbDevice::init() {
   const std::string name = port_->name();
   const char* nm = name.c_str();
-  if (auto ok = port_->enable_device(); !ok) return tl::unexpected(with_context(ok.error(), name + ": enable device"));
-  auto ntb = IntelNtb::attach(port_->attach_params());
-  if (!ntb) return tl::unexpected(ntb.error());
-  ntb_.emplace(std::move(*ntb));
+  if (auto ok = attach_driver(name); !ok) return ok;
 
   // A (re)starting node takes the link down first: the peer sees a link event and both sides
   // handshake again on the next link-up. Then forget what the handshake scratchpads held.

@@ -16,6 +16,15 @@ constexpr uint64_t kIovaFloor = uint64_t{1} << 32;  // above the 32-bit MSI / le
 }  // namespace
 
 template <PairNtbDriver Driver, PairNtbPort Port>
+Result<void> NtbPairDevice<Driver, Port>::attach_driver(const std::string& name) {
+  if (auto ok = port_->enable_device(); !ok) return tl::unexpected(with_context(ok.error(), name + ": enable device"));
+  auto n = Driver::attach(port_->attach_params());
+  if (!n) return tl::unexpected(n.error());
+  ntb_.emplace(std::move(*n));
+  return {};
+}
+
+template <PairNtbDriver Driver, PairNtbPort Port>
 Result<void> NtbPairDevice<Driver, Port>::setup_inbound(const std::string& name, const std::string& memfd_prefix,
                                                         uint64_t ws, PagePolicy pages, uint64_t align) {
   auto in = LocalMemory::allocate(memfd_prefix + "-inbound", ws, pages);

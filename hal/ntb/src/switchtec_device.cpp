@@ -81,10 +81,7 @@ SwitchtecNtbDevice::SwitchtecNtbDevice(std::unique_ptr<SwitchtecNtbPort> port, c
 
 Result<std::unique_ptr<SwitchtecNtbDevice>> SwitchtecNtbDevice::attach(std::unique_ptr<SwitchtecNtbPort> port,
                                                                        const SwitchtecNtbOptions& opts) {
-  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
-  std::unique_ptr<SwitchtecNtbDevice> dev(new SwitchtecNtbDevice(std::move(port), opts));
-  if (auto ok = dev->init(); !ok) return tl::unexpected(ok.error());
-  return dev;
+  return detail::attach_backend<SwitchtecNtbDevice>(std::move(port), opts);
 }
 
 Result<void> SwitchtecNtbDevice::init() {

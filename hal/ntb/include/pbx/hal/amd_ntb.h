@@ -40,6 +40,7 @@
 #include <string>
 
 #include "pbx/base/clock.h"
+#include "pbx/hal/detail/attach_backend.h"
 #include "pbx/hal/detail/local_memory.h"
 #include "pbx/hal/detail/ntb_pair_device.h"
 #include "pbx/hal/device.h"
@@ -110,6 +111,8 @@ class AmdNtbDevice final : public NtbPairDevice<ntb::amd::AmdNtb, AmdNtbPort> {
   const ntb::amd::AmdLinkBringUp& bringup() const noexcept { return *bringup_; }
 
  private:
+  template <class D, class P, class O>
+  friend Result<std::unique_ptr<D>> detail::attach_backend(std::unique_ptr<P>, const O&);
   AmdNtbDevice(std::unique_ptr<AmdNtbPort> port, const AmdNtbOptions& opts);
   Result<void> init();
   LinkStatus do_link_status(NodeIdx peer) noexcept override;

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "pbx/base/clock.h"
+#include "pbx/hal/detail/attach_backend.h"
 #include "pbx/hal/detail/local_memory.h"
 #include "pbx/hal/detail/ntb_pair_device.h"
 #include "pbx/hal/device.h"
@@ -109,6 +110,8 @@ class IntelNtbDevice final : public NtbPairDevice<ntb::intel::IntelNtb, IntelNtb
  private:
   enum class Phase : uint8_t { kTraining, kHandshake, kUp };
 
+  template <class D, class P, class O>
+  friend Result<std::unique_ptr<D>> detail::attach_backend(std::unique_ptr<P>, const O&);
   explicit IntelNtbDevice(std::unique_ptr<IntelNtbPort> port, const IntelNtbOptions& opts);
   Result<void> init();
   LinkStatus do_link_status(NodeIdx peer) noexcept override;

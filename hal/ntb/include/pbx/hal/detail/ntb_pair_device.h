@@ -43,9 +43,12 @@ concept PairNtbDriver = requires(D& d, unsigned idx, uint32_t v, uint64_t bits) 
   { d.mw_clear_trans(idx) } -> std::same_as<Result<void>>;
 };
 
-// The platform port of a two-host NTB, as the shared part uses it: DMA mapping of local memory.
+// The platform port of a two-host NTB, as the shared part uses it: the device enabled, what the
+// driver attaches over, DMA mapping of local memory.
 template <class P>
 concept PairNtbPort = requires(P& p, std::span<std::byte> mem, uint64_t iova) {
+  { p.enable_device() } -> std::same_as<Result<void>>;
+  p.attach_params();
   { p.map_dma(mem, iova) } -> std::same_as<Result<void>>;
   { p.unmap_dma(iova) } noexcept;
 };
@@ -65,6 +68,9 @@ class NtbPairDevice : public Device {
   NtbPairDevice(std::unique_ptr<Port> port, const Clock* clock)
       : port_(std::move(port)), clock_(clock != nullptr ? clock : &default_clock_) {}
 
+  // The device enabled (memory decoding, bus mastering) and the register-level driver attached
+  // over the port (Driver::attach(port_->attach_params())) into ntb_. Errors name `name`.
+  [[nodiscard]] Result<void> attach_driver(const std::string& name);
   // The inbound window (`ws` bytes of local memory in `pages`, memfd "<memfd_prefix>-inbound")
   // DMA-mapped at the first IOVA above 4 GiB aligned to `align` (a power of two) and programmed
   // into window 0's translation; and the window to self ("<memfd_prefix>-self", small pages,
