@@ -1,16 +1,15 @@
 // The AMD NTB HAL backend over an AmdNtbPort: windows (the first window BAR out, DMA-mapped
 // local memory in), the driver's bring-up with the dirty-shutdown rule, the scratchpad
 // handshake on top of it, scratchpads and doorbells.
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cinttypes>
 #include <cstdio>
 
 #include "pbx/base/barrier.h"
+#include "new_epoch.h"
 #include "pbx/hal/amd_ntb.h"
 
 namespace pbx::hal {
@@ -22,15 +21,6 @@ using ntb::amd::AmdNtb;
 namespace {
 
 constexpr uint64_t kPage = 4096;
-
-uint32_t new_epoch() noexcept {
-  static std::atomic<uint32_t> opens{0};
-  uint32_t e = 0;
-  if (::getrandom(&e, sizeof e, 0) != static_cast<ssize_t>(sizeof e))
-    e = static_cast<uint32_t>(now_ns() * 0x9e3779b97f4a7c15ull >> 32) ^ static_cast<uint32_t>(::getpid());
-  e ^= opens.fetch_add(1, std::memory_order_relaxed) * 0x85ebca6bu;
-  return e != 0 ? e : 1;
-}
 
 }  // namespace
 
@@ -82,7 +72,7 @@ Result<void> AmdNtbDevice::init() {
   // Inbound: local memory at an IOVA aligned to the window size rounded up to a power of two.
   if (auto ok = setup_inbound(name, "pbx-amd", ws, opts_.pages, std::bit_ceil(ws)); !ok) return ok;
 
-  epoch_ = new_epoch();
+  epoch_ = detail::new_epoch();
   info_.backend = "amd";
   info_.name = name;
   info_.self = NodeIdx(ntb_->node_index());
