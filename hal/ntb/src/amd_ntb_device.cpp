@@ -1,16 +1,15 @@
 // The AMD NTB HAL backend over an AmdNtbPort: windows (the first window BAR out, DMA-mapped
 // local memory in), the driver's bring-up with the dirty-shutdown rule, the scratchpad
 // handshake on top of it, scratchpads and doorbells.
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cinttypes>
 #include <cstdio>
 
 #include "pbx/base/barrier.h"
+#include "new_epoch.h"
 #include "pbx/hal/amd_ntb.h"
 
 namespace pbx::hal {
@@ -22,16 +21,6 @@ using ntb::amd::AmdNtb;
 namespace {
 
 constexpr uint64_t kPage = 4096;
-constexpr uint64_t kIovaFloor = uint64_t{1} << 32;  // above the 32-bit MSI / legacy DMA range
-
-uint32_t new_epoch() noexcept {
-  static std::atomic<uint32_t> opens{0};
-  uint32_t e = 0;
-  if (::getrandom(&e, sizeof e, 0) != static_cast<ssize_t>(sizeof e))
-    e = static_cast<uint32_t>(now_ns() * 0x9e3779b97f4a7c15ull >> 32) ^ static_cast<uint32_t>(::getpid());
-  e ^= opens.fetch_add(1, std::memory_order_relaxed) * 0x85ebca6bu;
-  return e != 0 ? e : 1;
-}
 
 }  // namespace
 
@@ -49,23 +38,17 @@ Result<MappableFile> AmdNtbPort::window_file(unsigned bar) {
 }
 
 AmdNtbDevice::AmdNtbDevice(std::unique_ptr<AmdNtbPort> port, const AmdNtbOptions& opts)
-    : port_(std::move(port)), opts_(opts), clock_(opts.clock != nullptr ? opts.clock : &default_clock_) {}
+    : NtbPairDevice(std::move(port), opts.clock), opts_(opts) {}
 
 Result<std::unique_ptr<AmdNtbDevice>> AmdNtbDevice::attach(std::unique_ptr<AmdNtbPort> port,
                                                            const AmdNtbOptions& opts) {
-  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
-  std::unique_ptr<AmdNtbDevice> dev(new AmdNtbDevice(std::move(port), opts));
-  if (auto ok = dev->init(); !ok) return tl::unexpected(ok.error());
-  return dev;
+  return detail::attach_backend<AmdNtbDevice>(std::move(port), opts);
 }
 
 Result<void> AmdNtbDevice::init() {
   const std::string name = port_->name();
   const char* nm = name.c_str();
-  if (auto ok = port_->enable_device(); !ok) return tl::unexpected(with_context(ok.error(), name + ": enable device"));
-  auto n = AmdNtb::attach(port_->attach_params());
-  if (!n) return tl::unexpected(n.error());
-  ntb_.emplace(std::move(*n));
+  if (auto ok = attach_driver(name); !ok) return ok;
   // Forget what the peer wrote into our handshake scratchpads: it announces again when it sees
   // our READY (every bring-up of its link to us makes it write them anew).
   for (unsigned i = hs::kUserSpads; i < AmdNtb::spad_count(); ++i)
@@ -86,22 +69,10 @@ Result<void> AmdNtbDevice::init() {
                 out->size(), ws);
   outbound_ = out->first(ws);
 
-  auto in = LocalMemory::allocate("pbx-amd-inbound", ws, opts_.pages);
-  if (!in) return tl::unexpected(with_context(in.error(), name + ": inbound window memory"));
-  inbound_ = std::move(*in);
-  auto self_mem = LocalMemory::allocate("pbx-amd-self", ws, PagePolicy::kSmall, /*populate=*/false);
-  if (!self_mem) return tl::unexpected(with_context(self_mem.error(), name + ": window to self"));
-  self_window_ = std::move(*self_mem);
-  const uint64_t align = std::bit_ceil(ws);
-  iova_ = (kIovaFloor + align - 1) & ~(align - 1);
-  if (auto ok = port_->map_dma(inbound_.span(), iova_); !ok)
-    return tl::unexpected(with_context(ok.error(), name + ": DMA-map the inbound window (an IOMMU is needed: VFIO "
-                                                          "type1, not no-IOMMU mode)"));
-  dma_mapped_ = true;
-  if (auto ok = ntb_->mw_set_trans(0, iova_, ws); !ok) return ok;
-  trans_set_ = true;
+  // Inbound: local memory at an IOVA aligned to the window size rounded up to a power of two.
+  if (auto ok = setup_inbound(name, "pbx-amd", ws, opts_.pages, std::bit_ceil(ws)); !ok) return ok;
 
-  epoch_ = new_epoch();
+  epoch_ = detail::new_epoch();
   info_.backend = "amd";
   info_.name = name;
   info_.self = NodeIdx(ntb_->node_index());
@@ -123,8 +94,7 @@ AmdNtbDevice::~AmdNtbDevice() {
     (void)ntb_->peer_spad_write(hs::kSpadMagic, hs::kGone);
     (void)ntb_->peer_db_set(hs::kDbMask);  // flushes the scratchpad write before the ring
   }
-  if (trans_set_) (void)ntb_->mw_clear_trans(0);
-  if (dma_mapped_) port_->unmap_dma(iova_);
+  close_inbound();
   ntb_->shutdown();  // READY cleared, then the goodbye doorbell
 }
 
@@ -251,63 +221,10 @@ LinkStatus AmdNtbDevice::do_link_status(NodeIdx /*peer*/) noexcept {
 }
 
 // ------------------------------------------------------------------------------------------
-// windows, scratchpads, doorbells
-
-Result<OutboundWindow> AmdNtbDevice::do_peer_mw(NodeIdx peer) {
-  if (peer == info_.self) return OutboundWindow(self_window_.span().data(), info_.window_size, MemType::kWriteBack);
-  return OutboundWindow(outbound_.data(), info_.window_size, info_.outbound_mem_type);
-}
-
-Result<InboundWindow> AmdNtbDevice::do_local_mw(NodeIdx peer) {
-  if (peer == info_.self) return InboundWindow(self_window_.span().data(), info_.window_size);
-  return InboundWindow(inbound_.span().data(), info_.window_size);
-}
+// windows (the rest of windows, scratchpads and doorbells: NtbPairDevice)
 
 Result<std::vector<NodeWindowsExport>> AmdNtbDevice::do_export_windows() {
-  auto bar = port_->window_file(ntb_->mw(0).bar);
-  if (!bar) return tl::unexpected(with_context(bar.error(), info_.name + ": export the outbound window"));
-  const uint64_t ws = info_.window_size;
-  const WindowExport self{self_window_.fd(), 0, ws, MemType::kWriteBack, /*sparse=*/true};
-  std::vector<NodeWindowsExport> out(info_.node_count);
-  out[info_.self.v] = {self, self};
-  out[other().v].outbound = {bar->fd, bar->offset, ws, bar->mem_type, false};
-  out[other().v].inbound = {inbound_.fd(), 0, ws, MemType::kWriteBack, false};
-  return out;
-}
-
-Result<uint32_t> AmdNtbDevice::do_spad_read(NodeIdx peer, SpadIdx idx) {
-  if (peer == info_.self) return self_spads_[idx.v];
-  return ntb_->spad_read(idx.v);
-}
-
-Result<void> AmdNtbDevice::do_peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) {
-  if (peer == info_.self) {
-    self_spads_[idx.v] = v;
-    return {};
-  }
-  return ntb_->peer_spad_write(idx.v, v);
-}
-
-Result<void> AmdNtbDevice::do_peer_db_set(NodeIdx peer, uint64_t bits) {
-  if (peer == info_.self) {
-    self_db_ |= bits;
-    return {};
-  }
-  return ntb_->peer_db_set(bits);  // flushes earlier window stores before the ring
-}
-
-Result<uint64_t> AmdNtbDevice::do_db_read(NodeIdx peer) {
-  if (peer == info_.self) return self_db_;
-  return ntb_->db_read() & hs::kUserDbMask;
-}
-
-Result<void> AmdNtbDevice::do_db_clear(NodeIdx peer, uint64_t bits) {
-  // (Bits outside 0..13 were masked off by Device::db_clear: bit 14 stays the handshake's.)
-  if (peer == info_.self) {
-    self_db_ &= ~bits;
-    return {};
-  }
-  return ntb_->db_clear(bits);
+  return export_pair_windows(port_->window_file(ntb_->mw(0).bar));
 }
 
 }  // namespace pbx::hal

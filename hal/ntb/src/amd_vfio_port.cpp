@@ -7,12 +7,12 @@
 
 #include "pbx/hal/amd_ntb.h"
 #include "pbx/ntb/amd/regs.h"
-#include "vfio_config_space.h"
+#include "vfio_ntb_port.h"
 
 namespace pbx::hal {
 namespace {
 
-using detail::VfioConfigSpace;
+using detail::VfioNtbPort;
 namespace amd = ntb::amd;
 
 // The config space of another PCI function through sysfs (read-only): on the secondary side the
@@ -55,7 +55,7 @@ std::string upstream_port_config(const std::string& bdf) {
   return p + "/config";
 }
 
-class VfioAmdPort final : public AmdNtbPort {
+class VfioAmdPort final : public VfioNtbPort<AmdNtbPort> {
  public:
   static Result<std::unique_ptr<VfioAmdPort>> open(vfio::VfioDevice dev, const AmdNtbOptions& opts) {
     std::unique_ptr<VfioAmdPort> p(new VfioAmdPort(std::move(dev), opts.write_combining));
@@ -83,8 +83,6 @@ class VfioAmdPort final : public AmdNtbPort {
     return p;
   }
 
-  std::string name() const override { return dev_.bdf().str(); }
-  Result<void> enable_device() override { return dev_.enable_bus_master(); }
   amd::AmdNtb::AttachParams attach_params() override {
     amd::AmdNtb::AttachParams a;
     a.name = name();
@@ -94,51 +92,26 @@ class VfioAmdPort final : public AmdNtbPort {
     a.mw_size = mw_size_;
     return a;
   }
-  Result<std::span<std::byte>> map_window_bar(unsigned bar) override {
-    auto v = dev_.map_bar(bar, {.write_combining = write_combining_});
-    if (!v) return tl::unexpected(v.error());
-    mem_type_ = v->mem_type == vfio::MemType::kWriteCombining ? MemType::kWriteCombining : MemType::kUncached;
-    file_ = MappableFile{v->fd, v->fd_offset, mem_type_};
-    file_bar_ = bar;
-    return v->mem;
-  }
-  MemType window_mem_type() const noexcept override { return mem_type_; }
-  Result<void> map_dma(std::span<std::byte> mem, uint64_t iova) override { return dev_.map_dma(mem, iova); }
-  void unmap_dma(uint64_t iova) noexcept override { (void)dev_.unmap_dma(iova); }
-  Result<MappableFile> window_file(unsigned bar) override {
-    if (file_.fd < 0 || bar != file_bar_)
-      return fail(Errc::kInvalidArgument, "%s: BAR%u is not mapped", name().c_str(), bar);
-    return file_;
-  }
+  Result<std::span<std::byte>> map_window_bar(unsigned bar) override { return map_bar_for_stores(bar); }
+  MemType window_mem_type() const noexcept override { return bar_mem_type(); }
+  Result<MappableFile> window_file(unsigned bar) override { return bar_file(bar); }
 
  private:
-  VfioAmdPort(vfio::VfioDevice dev, bool wc) noexcept : dev_(std::move(dev)), cfg_(dev_), write_combining_(wc) {}
+  VfioAmdPort(vfio::VfioDevice dev, bool wc) noexcept : VfioNtbPort(std::move(dev), wc) {}
 
-  vfio::VfioDevice dev_;
-  VfioConfigSpace cfg_;
   std::unique_ptr<SysfsConfigSpace> link_cfg_;
-  bool write_combining_;
   std::span<std::byte> bar0_;
   std::array<uint64_t, amd::kMaxMws> mw_size_{};
-  MemType mem_type_ = MemType::kUncached;
-  MappableFile file_;
-  unsigned file_bar_ = 0;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<AmdNtbDevice>> AmdNtbDevice::open(const vfio::Bdf& bdf, const AmdNtbOptions& opts) {
-  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
-  auto dev = vfio::VfioDevice::open(bdf, opts.vfio);
-  if (!dev) return tl::unexpected(dev.error());
-  return open(std::move(*dev), opts);
+  return detail::open_over_vfio<AmdNtbDevice>(bdf, opts);
 }
 
 Result<std::unique_ptr<AmdNtbDevice>> AmdNtbDevice::open(vfio::VfioDevice dev, const AmdNtbOptions& opts) {
-  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
-  auto port = VfioAmdPort::open(std::move(dev), opts);
-  if (!port) return tl::unexpected(port.error());
-  return attach(std::move(*port), opts);
+  return detail::attach_over_vfio<AmdNtbDevice, VfioAmdPort>(std::move(dev), opts);
 }
 
 }  // namespace pbx::hal

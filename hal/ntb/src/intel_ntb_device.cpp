@@ -21,7 +21,6 @@ using ntb::intel::LinkBringUp;
 namespace {
 
 constexpr uint64_t kPage = 4096;
-constexpr uint64_t kIovaFloor = uint64_t{1} << 32;  // above the 32-bit MSI / legacy DMA range
 
 }  // namespace
 
@@ -38,23 +37,17 @@ Result<MappableFile> IntelNtbPort::outbound_file() {
 }
 
 IntelNtbDevice::IntelNtbDevice(std::unique_ptr<IntelNtbPort> port, const IntelNtbOptions& opts)
-    : port_(std::move(port)), opts_(opts), clock_(opts.clock != nullptr ? opts.clock : &default_clock_) {}
+    : NtbPairDevice(std::move(port), opts.clock), opts_(opts) {}
 
 Result<std::unique_ptr<IntelNtbDevice>> IntelNtbDevice::attach(std::unique_ptr<IntelNtbPort> port,
                                                                const IntelNtbOptions& opts) {
-  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
-  std::unique_ptr<IntelNtbDevice> dev(new IntelNtbDevice(std::move(port), opts));
-  if (auto ok = dev->init(); !ok) return tl::unexpected(ok.error());
-  return dev;
+  return detail::attach_backend<IntelNtbDevice>(std::move(port), opts);
 }
 
 Result<void> IntelNtbDevice::init() {
   const std::string name = port_->name();
   const char* nm = name.c_str();
-  if (auto ok = port_->enable_device(); !ok) return tl::unexpected(with_context(ok.error(), name + ": enable device"));
-  auto ntb = IntelNtb::attach(port_->attach_params());
-  if (!ntb) return tl::unexpected(ntb.error());
-  ntb_.emplace(std::move(*ntb));
+  if (auto ok = attach_driver(name); !ok) return ok;
 
   // A (re)starting node takes the link down first: the peer sees a link event and both sides
   // handshake again on the next link-up. Then forget what the handshake scratchpads held.
@@ -79,21 +72,8 @@ Result<void> IntelNtbDevice::init() {
   outbound_ = out->first(ws);
 
   // Inbound: local memory at an IOVA aligned to the window (and, on gen3/ICX, to the BAR size).
-  auto in = LocalMemory::allocate("pbx-ntb-inbound", ws, opts_.pages);
-  if (!in) return tl::unexpected(with_context(in.error(), name + ": inbound window memory"));
-  inbound_ = std::move(*in);
-  // Traffic between this node's processes: ordinary pages, touched only where segments are made.
-  auto self_mem = LocalMemory::allocate("pbx-ntb-self", ws, PagePolicy::kSmall, /*populate=*/false);
-  if (!self_mem) return tl::unexpected(with_context(self_mem.error(), name + ": window to self"));
-  self_window_ = std::move(*self_mem);
-  const uint64_t align = std::max<uint64_t>(ws, mw.addr_align);
-  iova_ = (std::max(kIovaFloor, align) + align - 1) & ~(align - 1);
-  if (auto ok = port_->map_dma(inbound_.span(), iova_); !ok)
-    return tl::unexpected(with_context(ok.error(), name + ": DMA-map the inbound window (an IOMMU is needed: VFIO "
-                                                          "type1, not no-IOMMU mode)"));
-  dma_mapped_ = true;
-  if (auto ok = ntb_->mw_set_trans(0, iova_, ws); !ok) return ok;
-  trans_set_ = true;
+  if (auto ok = setup_inbound(name, "pbx-ntb", ws, opts_.pages, std::max<uint64_t>(ws, mw.addr_align)); !ok)
+    return ok;
 
   // Interrupts: users' doorbells on one vector, the handshake bit and link events on another.
   if (port_->vector_count() >= 2) {
@@ -129,9 +109,7 @@ IntelNtbDevice::~IntelNtbDevice() {
     (void)ntb_->peer_spad_write(hs::kSpadState, hs::kGone);
     (void)ntb_->peer_db_set(hs::kDbMask);  // flushes the scratchpad write before the ring
   }
-  // Close the translation before the memory behind it goes away, then unmap the DMA.
-  if (trans_set_) (void)ntb_->mw_clear_trans(0);
-  if (dma_mapped_) port_->unmap_dma(iova_);
+  close_inbound();
   (void)ntb_->link_disable();
 }
 
@@ -231,63 +209,10 @@ LinkStatus IntelNtbDevice::do_link_status(NodeIdx /*peer*/) noexcept {
 }
 
 // ------------------------------------------------------------------------------------------
-// windows, scratchpads, doorbells
-
-Result<OutboundWindow> IntelNtbDevice::do_peer_mw(NodeIdx peer) {
-  if (peer == info_.self) return OutboundWindow(self_window_.span().data(), info_.window_size, MemType::kWriteBack);
-  return OutboundWindow(outbound_.data(), info_.window_size, info_.outbound_mem_type);
-}
-
-Result<InboundWindow> IntelNtbDevice::do_local_mw(NodeIdx peer) {
-  if (peer == info_.self) return InboundWindow(self_window_.span().data(), info_.window_size);
-  return InboundWindow(inbound_.span().data(), info_.window_size);
-}
+// windows and doorbell waits (the rest of windows, scratchpads and doorbells: NtbPairDevice)
 
 Result<std::vector<NodeWindowsExport>> IntelNtbDevice::do_export_windows() {
-  auto bar2 = port_->outbound_file();
-  if (!bar2) return tl::unexpected(with_context(bar2.error(), info_.name + ": export the outbound window"));
-  const uint64_t ws = info_.window_size;
-  const WindowExport self{self_window_.fd(), 0, ws, MemType::kWriteBack, /*sparse=*/true};
-  std::vector<NodeWindowsExport> out(info_.node_count);
-  out[info_.self.v] = {self, self};
-  out[other().v].outbound = {bar2->fd, bar2->offset, ws, bar2->mem_type, false};
-  out[other().v].inbound = {inbound_.fd(), 0, ws, MemType::kWriteBack, false};  // populated at open
-  return out;
-}
-
-Result<uint32_t> IntelNtbDevice::do_spad_read(NodeIdx peer, SpadIdx idx) {
-  if (peer == info_.self) return self_spads_[idx.v];
-  return ntb_->spad_read(idx.v);
-}
-
-Result<void> IntelNtbDevice::do_peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) {
-  if (peer == info_.self) {
-    self_spads_[idx.v] = v;
-    return {};
-  }
-  return ntb_->peer_spad_write(idx.v, v);
-}
-
-Result<void> IntelNtbDevice::do_peer_db_set(NodeIdx peer, uint64_t bits) {
-  if (peer == info_.self) {
-    self_db_ |= bits;
-    return {};
-  }
-  return ntb_->peer_db_set(bits);  // flushes earlier window stores before the ring
-}
-
-Result<uint64_t> IntelNtbDevice::do_db_read(NodeIdx peer) {
-  if (peer == info_.self) return self_db_;
-  return ntb_->db_read() & hs::kUserDbMask;
-}
-
-Result<void> IntelNtbDevice::do_db_clear(NodeIdx peer, uint64_t bits) {
-  // (Bits outside 0..30 were masked off by Device::db_clear: bit 31 stays the handshake's.)
-  if (peer == info_.self) {
-    self_db_ &= ~bits;
-    return {};
-  }
-  return ntb_->db_clear(bits);
+  return export_pair_windows(port_->outbound_file());
 }
 
 Result<void> IntelNtbDevice::db_sleep(NodeIdx peer, uint64_t token, uint64_t ns) {

@@ -2,15 +2,14 @@
 // windows (our own block's LUT ranges onto the peers' memory, one DMA-mapped buffer of slots for
 // theirs), interrupts, teardown and the exported windows. The link state machine, scratchpads
 // and doorbells are in switchtec_link.cpp.
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cinttypes>
 #include <cstdio>
 
+#include "new_epoch.h"
 #include "pbx/hal/detail/switchtec_page.h"
 #include "pbx/hal/switchtec_ntb.h"
 
@@ -36,16 +35,6 @@ std::string partitions_str(const std::vector<uint8_t>& v) {
   uint64_t m = 0;
   for (uint8_t p : v) m |= uint64_t{1} << p;
   return sw::partition_list(m);
-}
-
-// Non-zero, and different at every open (also of two devices in one process).
-uint32_t new_epoch() noexcept {
-  static std::atomic<uint32_t> opens{0};
-  uint32_t e = 0;
-  if (::getrandom(&e, sizeof e, 0) != static_cast<ssize_t>(sizeof e))
-    e = static_cast<uint32_t>(now_ns() * 0x9e3779b97f4a7c15ull >> 32) ^ static_cast<uint32_t>(::getpid());
-  e ^= opens.fetch_add(1, std::memory_order_relaxed) * 0x85ebca6bu;
-  return e != 0 ? e : 1;
 }
 
 constexpr const char* kConfigFix =
@@ -81,10 +70,7 @@ SwitchtecNtbDevice::SwitchtecNtbDevice(std::unique_ptr<SwitchtecNtbPort> port, c
 
 Result<std::unique_ptr<SwitchtecNtbDevice>> SwitchtecNtbDevice::attach(std::unique_ptr<SwitchtecNtbPort> port,
                                                                        const SwitchtecNtbOptions& opts) {
-  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
-  std::unique_ptr<SwitchtecNtbDevice> dev(new SwitchtecNtbDevice(std::move(port), opts));
-  if (auto ok = dev->init(); !ok) return tl::unexpected(ok.error());
-  return dev;
+  return detail::attach_backend<SwitchtecNtbDevice>(std::move(port), opts);
 }
 
 Result<void> SwitchtecNtbDevice::init() {
@@ -104,7 +90,7 @@ Result<void> SwitchtecNtbDevice::init() {
   setup_interrupts();
 
   // A number new at every open, so that peers tell a restarted host from the old one.
-  epoch_ = new_epoch();
+  epoch_ = detail::new_epoch();
   info_.backend = "switchtec";
   info_.name = name;
   info_.spad_count = pg::kUserSpads;

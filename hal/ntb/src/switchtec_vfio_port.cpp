@@ -2,15 +2,15 @@
 #include <sys/utsname.h>
 
 #include "pbx/hal/switchtec_ntb.h"
-#include "vfio_config_space.h"
+#include "vfio_ntb_port.h"
 
 namespace pbx::hal {
 namespace {
 
-using detail::VfioConfigSpace;
+using detail::VfioNtbPort;
 namespace sw = ntb::switchtec;
 
-class VfioSwitchtecPort final : public SwitchtecNtbPort {
+class VfioSwitchtecPort final : public VfioNtbPort<SwitchtecNtbPort> {
  public:
   static Result<std::unique_ptr<VfioSwitchtecPort>> open(vfio::VfioDevice dev, const SwitchtecNtbOptions& opts) {
     std::unique_ptr<VfioSwitchtecPort> p(new VfioSwitchtecPort(std::move(dev), opts.write_combining));
@@ -26,8 +26,6 @@ class VfioSwitchtecPort final : public SwitchtecNtbPort {
     return p;
   }
 
-  std::string name() const override { return dev_.bdf().str(); }
-  Result<void> enable_device() override { return dev_.enable_bus_master(); }
   sw::SwitchtecNtb::AttachParams attach_params() override {
     sw::SwitchtecNtb::AttachParams a;
     a.name = name();
@@ -37,63 +35,35 @@ class VfioSwitchtecPort final : public SwitchtecNtbPort {
     a.kernel_release = release_;
     return a;
   }
-  Result<std::span<std::byte>> map_window_bar(unsigned bar) override {
-    auto v = dev_.map_bar(bar, {.write_combining = write_combining_});
-    if (!v) return tl::unexpected(v.error());
-    mem_type_ = v->mem_type == vfio::MemType::kWriteCombining ? MemType::kWriteCombining : MemType::kUncached;
-    file_ = MappableFile{v->fd, v->fd_offset, mem_type_};
-    file_bar_ = bar;
-    return v->mem;
-  }
-  MemType window_mem_type() const noexcept override { return mem_type_; }
-  Result<void> map_dma(std::span<std::byte> mem, uint64_t iova) override { return dev_.map_dma(mem, iova); }
-  void unmap_dma(uint64_t iova) noexcept override { (void)dev_.unmap_dma(iova); }
+  Result<std::span<std::byte>> map_window_bar(unsigned bar) override { return map_bar_for_stores(bar); }
+  MemType window_mem_type() const noexcept override { return bar_mem_type(); }
   Result<uint16_t> enable_vectors(uint16_t count) override {
     auto cap = dev_.msix_capacity();
     if (!cap || *cap < count) return uint16_t{0};
     if (auto ok = dev_.enable_msix(count); !ok) return tl::unexpected(ok.error());
     return count;
   }
-  Result<bool> wait(uint16_t vector, uint64_t timeout_ns) override {
-    if (dev_.msix() == nullptr) return false;
-    return dev_.msix()->wait(vector, static_cast<int64_t>(std::min<uint64_t>(timeout_ns, INT64_MAX)));
-  }
-  Result<MappableFile> window_file(unsigned bar) override {
-    if (file_.fd < 0 || bar != file_bar_)
-      return fail(Errc::kInvalidArgument, "%s: BAR%u is not mapped", name().c_str(), bar);
-    return file_;
-  }
+  Result<bool> wait(uint16_t vector, uint64_t timeout_ns) override { return msix_wait(vector, timeout_ns); }
+  Result<MappableFile> window_file(unsigned bar) override { return bar_file(bar); }
 
  private:
-  VfioSwitchtecPort(vfio::VfioDevice dev, bool wc) noexcept : dev_(std::move(dev)), cfg_(dev_), write_combining_(wc) {}
+  VfioSwitchtecPort(vfio::VfioDevice dev, bool wc) noexcept : VfioNtbPort(std::move(dev), wc) {}
 
-  vfio::VfioDevice dev_;
-  VfioConfigSpace cfg_;
-  bool write_combining_;
   std::span<std::byte> gas_;
   std::array<uint64_t, sw::kBarEntries> bar_size_{};
   std::string release_;
-  MemType mem_type_ = MemType::kUncached;
-  MappableFile file_;
-  unsigned file_bar_ = 0;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<SwitchtecNtbDevice>> SwitchtecNtbDevice::open(const vfio::Bdf& bdf,
                                                                      const SwitchtecNtbOptions& opts) {
-  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
-  auto dev = vfio::VfioDevice::open(bdf, opts.vfio);
-  if (!dev) return tl::unexpected(dev.error());
-  return open(std::move(*dev), opts);
+  return detail::open_over_vfio<SwitchtecNtbDevice>(bdf, opts);
 }
 
 Result<std::unique_ptr<SwitchtecNtbDevice>> SwitchtecNtbDevice::open(vfio::VfioDevice dev,
                                                                      const SwitchtecNtbOptions& opts) {
-  if (auto ok = opts.validate(); !ok) return tl::unexpected(ok.error());
-  auto port = VfioSwitchtecPort::open(std::move(dev), opts);
-  if (!port) return tl::unexpected(port.error());
-  return attach(std::move(*port), opts);
+  return detail::attach_over_vfio<SwitchtecNtbDevice, VfioSwitchtecPort>(std::move(dev), opts);
 }
 
 }  // namespace pbx::hal

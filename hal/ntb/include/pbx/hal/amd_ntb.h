@@ -40,7 +40,9 @@
 #include <string>
 
 #include "pbx/base/clock.h"
+#include "pbx/hal/detail/attach_backend.h"
 #include "pbx/hal/detail/local_memory.h"
+#include "pbx/hal/detail/ntb_pair_device.h"
 #include "pbx/hal/device.h"
 #include "pbx/ntb/amd/amd_ntb.h"
 #include "pbx/ntb/amd/link_bringup.h"
@@ -93,7 +95,11 @@ struct AmdNtbOptions {
   [[nodiscard]] Result<void> validate() const;
 };
 
-class AmdNtbDevice final : public Device {
+extern template class NtbPairDevice<ntb::amd::AmdNtb, AmdNtbPort>;
+
+// Windows, scratchpads and doorbells as every two-host NTB (detail/ntb_pair_device.h); the AMD
+// bring-up and handshake here.
+class AmdNtbDevice final : public NtbPairDevice<ntb::amd::AmdNtb, AmdNtbPort> {
  public:
   [[nodiscard]] static Result<std::unique_ptr<AmdNtbDevice>> open(const vfio::Bdf& bdf, const AmdNtbOptions& opts = {});
   [[nodiscard]] static Result<std::unique_ptr<AmdNtbDevice>> open(vfio::VfioDevice dev, const AmdNtbOptions& opts = {});
@@ -101,54 +107,33 @@ class AmdNtbDevice final : public Device {
                                                                     const AmdNtbOptions& opts = {});
   ~AmdNtbDevice() override;
 
-  // Why the link is not up, when it is not (a bring-up time-out, a handshake mismatch).
-  const std::string& link_diagnostic() const noexcept { return diagnostic_; }
-  uint64_t inbound_iova() const noexcept { return iova_; }
-  ntb::amd::AmdNtb& ntb() noexcept { return *ntb_; }
+  // (link_diagnostic(), inbound_iova() and ntb(): NtbPairDevice.)
   const ntb::amd::AmdLinkBringUp& bringup() const noexcept { return *bringup_; }
 
  private:
+  template <class D, class P, class O>
+  friend Result<std::unique_ptr<D>> detail::attach_backend(std::unique_ptr<P>, const O&);
   AmdNtbDevice(std::unique_ptr<AmdNtbPort> port, const AmdNtbOptions& opts);
   Result<void> init();
-  Result<OutboundWindow> do_peer_mw(NodeIdx peer) override;
-  Result<InboundWindow> do_local_mw(NodeIdx peer) override;
   LinkStatus do_link_status(NodeIdx peer) noexcept override;
-  Result<uint32_t> do_spad_read(NodeIdx peer, SpadIdx idx) override;
-  Result<void> do_peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) override;
-  Result<void> do_peer_db_set(NodeIdx peer, uint64_t bits) override;
-  Result<uint64_t> do_db_read(NodeIdx peer) override;
-  Result<void> do_db_clear(NodeIdx peer, uint64_t bits) override;
+  // For a node manager (postboxd): the outbound window is the port's window BAR file.
   Result<std::vector<NodeWindowsExport>> do_export_windows() override;
   void advance() noexcept;
   void restart_bringup() noexcept;
   void announce() noexcept;
   void handshake() noexcept;
   void go_down() noexcept;
-  NodeIdx other() const noexcept { return NodeIdx(static_cast<uint16_t>(1 - info_.self.v)); }
 
   enum class Phase : uint8_t { kBringUp, kHandshake, kUp };
 
-  std::unique_ptr<AmdNtbPort> port_;
   AmdNtbOptions opts_;
-  MonotonicClock default_clock_;
-  const Clock* clock_;
-  std::optional<ntb::amd::AmdNtb> ntb_;
   std::optional<ntb::amd::AmdLinkBringUp> bringup_;
-  std::span<std::byte> outbound_;
-  LocalMemory inbound_;
-  LocalMemory self_window_;
-  uint64_t iova_ = 0;
-  bool dma_mapped_ = false;
-  bool trans_set_ = false;
   Phase phase_ = Phase::kBringUp;
   uint32_t generation_ = 0;
   uint32_t bringup_generation_ = 0;
   uint32_t epoch_ = 0;
   uint32_t peer_epoch_ = 0;
   uint64_t last_announce_ns_ = 0;
-  std::string diagnostic_;
-  uint32_t self_spads_[amd_handshake::kUserSpads] = {};
-  uint64_t self_db_ = 0;
 };
 
 }  // namespace pbx::hal

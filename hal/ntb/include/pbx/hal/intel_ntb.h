@@ -35,9 +35,11 @@
 #include <string>
 #include <vector>
 
-#include "pbx/hal/detail/local_memory.h"
-#include "pbx/hal/device.h"
 #include "pbx/base/clock.h"
+#include "pbx/hal/detail/attach_backend.h"
+#include "pbx/hal/detail/local_memory.h"
+#include "pbx/hal/detail/ntb_pair_device.h"
+#include "pbx/hal/device.h"
 #include "pbx/ntb/intel/intel_ntb.h"
 #include "pbx/ntb/intel/link_bringup.h"
 #include "pbx/vfio/bdf.h"
@@ -85,7 +87,11 @@ struct IntelNtbOptions {
   [[nodiscard]] Result<void> validate() const;
 };
 
-class IntelNtbDevice final : public Device {
+extern template class NtbPairDevice<ntb::intel::IntelNtb, IntelNtbPort>;
+
+// Windows, scratchpads and doorbells as every two-host NTB (detail/ntb_pair_device.h); the
+// Intel bring-up, handshake and interrupts here.
+class IntelNtbDevice final : public NtbPairDevice<ntb::intel::IntelNtb, IntelNtbPort> {
  public:
   // Opens the NTB at `bdf` through VFIO (bound to vfio-pci: `pbx-probe bind`).
   [[nodiscard]] static Result<std::unique_ptr<IntelNtbDevice>> open(const vfio::Bdf& bdf,
@@ -98,59 +104,33 @@ class IntelNtbDevice final : public Device {
                                                                       const IntelNtbOptions& opts = {});
   ~IntelNtbDevice() override;
 
-  // Why the link to the peer is not up, when it is not (empty when up or still training within
-  // its deadline): a bring-up timeout, a handshake mismatch. For tools and logs.
-  const std::string& link_diagnostic() const noexcept { return diagnostic_; }
-  // Where the inbound window is, for diagnostics and tests.
-  uint64_t inbound_iova() const noexcept { return iova_; }
-  size_t inbound_page_size() const noexcept { return inbound_.page_size(); }
-  ntb::intel::IntelNtb& ntb() noexcept { return *ntb_; }
+  // (link_diagnostic(), inbound_iova() and ntb(): NtbPairDevice.)
+  size_t inbound_page_size() const noexcept { return inbound_memory().page_size(); }
 
  private:
   enum class Phase : uint8_t { kTraining, kHandshake, kUp };
 
+  template <class D, class P, class O>
+  friend Result<std::unique_ptr<D>> detail::attach_backend(std::unique_ptr<P>, const O&);
   explicit IntelNtbDevice(std::unique_ptr<IntelNtbPort> port, const IntelNtbOptions& opts);
   Result<void> init();
-  Result<OutboundWindow> do_peer_mw(NodeIdx peer) override;
-  Result<InboundWindow> do_local_mw(NodeIdx peer) override;
   LinkStatus do_link_status(NodeIdx peer) noexcept override;
-  Result<uint32_t> do_spad_read(NodeIdx peer, SpadIdx idx) override;
-  Result<void> do_peer_spad_write(NodeIdx peer, SpadIdx idx, uint32_t v) override;
-  Result<void> do_peer_db_set(NodeIdx peer, uint64_t bits) override;
-  Result<uint64_t> do_db_read(NodeIdx peer) override;
-  Result<void> do_db_clear(NodeIdx peer, uint64_t bits) override;
   // Doorbell waits block on the user vector's eventfd where the device has two vectors.
   Result<void> db_sleep(NodeIdx peer, uint64_t token, uint64_t ns) override;
-  // For a node manager (postboxd): outbound to the peer = the port's BAR2 file (first
-  // window_size bytes); inbound from the peer = the inbound memfd; to and from self = the self
-  // memfd (sparse: pages appear where segments are made). Memfds are write-back.
+  // For a node manager (postboxd): the outbound window is the port's BAR2 file.
   Result<std::vector<NodeWindowsExport>> do_export_windows() override;
   void advance() noexcept;
   void restart_training() noexcept;
   void announce() noexcept;
   void go_down() noexcept;
-  NodeIdx other() const noexcept { return NodeIdx(static_cast<uint16_t>(1 - info_.self.v)); }
 
-  std::unique_ptr<IntelNtbPort> port_;
   IntelNtbOptions opts_;
-  MonotonicClock default_clock_;
-  const Clock* clock_;
-  std::optional<ntb::intel::IntelNtb> ntb_;
   std::optional<ntb::intel::LinkBringUp> bringup_;
-  std::span<std::byte> outbound_;
-  LocalMemory inbound_;      // the peer writes here (through the NTB)
-  LocalMemory self_window_;  // this node's processes write here (window to self)
-  uint64_t iova_ = 0;
-  bool dma_mapped_ = false;
-  bool trans_set_ = false;
   Phase phase_ = Phase::kTraining;
   uint32_t generation_ = 0;
   uint32_t epoch_ = 0;       // ours
   uint32_t peer_epoch_ = 0;  // the peer's, while up
   ntb::PcieLink link_{};
-  std::string diagnostic_;
-  uint32_t self_spads_[16] = {};
-  uint64_t self_db_ = 0;
 };
 
 }  // namespace pbx::hal

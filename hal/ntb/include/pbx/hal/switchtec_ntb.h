@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "pbx/base/clock.h"
+#include "pbx/hal/detail/attach_backend.h"
 #include "pbx/hal/detail/local_memory.h"
 #include "pbx/hal/device.h"
 #include "pbx/ntb/pacer.h"
@@ -149,6 +150,8 @@ class SwitchtecNtbDevice final : public Device {
     std::string why;                     // why it is not up
   };
 
+  template <class D, class P, class O>
+  friend Result<std::unique_ptr<D>> detail::attach_backend(std::unique_ptr<P>, const O&);
   SwitchtecNtbDevice(std::unique_ptr<SwitchtecNtbPort> port, const SwitchtecNtbOptions& opts);
   Result<void> init();
   Result<void> plan_job();
