@@ -80,10 +80,11 @@ void check_accepted(const uint64_t (&w)[8], uint8_t check, const wire::Indicator
         PBX_FUZZ_CHECK((ind.flags & wire::flag::kLastPiece) == 0 && ind.ends_message());
         return;
       }
-      // A piece: non-empty, at most one piece, inside a message above the CTS that this
-      // receiver accepts, and marked last exactly when it ends that message.
+      // A piece: non-empty, at most one piece, inside a message above one piece (a slice of
+      // the CTS: send() cuts every larger one) that this receiver accepts, and marked last
+      // exactly when it ends that message.
       PBX_FUZZ_CHECK(ind.len >= 1 && ind.len <= lim.piece_size);
-      PBX_FUZZ_CHECK(ind.total > lim.cts && ind.total <= lim.max_message);
+      PBX_FUZZ_CHECK(ind.total > lim.piece_size && ind.total <= lim.max_message);
       PBX_FUZZ_CHECK(ind.msg_off <= ind.total && ind.len <= ind.total - ind.msg_off);
       const bool last = (ind.flags & wire::flag::kLastPiece) != 0;
       PBX_FUZZ_CHECK(last == (ind.msg_off + ind.len == ind.total));

@@ -1,6 +1,6 @@
 // Writes the seed corpus of every fuzz target (tests/fuzz/corpus/<target>/<seed>): small valid
-// inputs built with the real encoders, in the layouts of inputs.h, plus a few near misses; and
-// the inputs of known issues (tests/fuzz/known-issues/<target>/<issue>, README.md).
+// inputs built with the real encoders, in the layouts of inputs.h, plus a few near misses and
+// the regression inputs of what the fuzzer found.
 // Deterministic; run it after changing a layout and commit the result:
 //   build/fuzz/tests/fuzz/fuzz_make_seeds tests/fuzz
 #include <cstdio>
@@ -124,9 +124,10 @@ void indicator_seeds() {
   }
 }
 
-// Known issue: wire.cpp compares max_message with the length of pieces only (README.md).
-void indicator_known_issues() {
-  const fs::path dir = root / "known-issues" / "fuzz_indicator";
+// Messages above max_message (the fuzzer found that decode_indicator once checked it for pieces
+// only): kept as regression seeds.
+void indicator_above_max_message() {
+  const fs::path dir = root / "corpus" / "fuzz_indicator";
   const auto c = [](uint64_t v) { return wire::checked(v, kCheck); };
   ByteWriter w;
   {
@@ -330,12 +331,12 @@ void spad_seeds() {
 
 int main(int argc, char** argv) {
   if (argc != 2) {
-    std::fprintf(stderr, "usage: %s FUZZ_DIR   (tests/fuzz: writes corpus/ and known-issues/)\n", argv[0]);
+    std::fprintf(stderr, "usage: %s FUZZ_DIR   (tests/fuzz: writes corpus/)\n", argv[0]);
     return 2;
   }
   root = argv[1];
   indicator_seeds();
-  indicator_known_issues();
+  indicator_above_max_message();
   ack_seeds();
   presence_seeds();
   postboxd_seeds();
