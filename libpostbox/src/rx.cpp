@@ -93,6 +93,25 @@ bool EndpointImpl::unpack_line(const RxChannel& ch, uint64_t seq, size_t n, size
   return wire::unpack_inline_line(w, n, k, check, dst);
 }
 
+// Line 0 of an inline message of n <= 49 bytes at slot offset `off` (its word 0 already
+// checked by the caller): as unpack_line(), without its general cases.
+[[gnu::always_inline]] inline bool EndpointImpl::unpack_first_line(const RxChannel& ch, size_t off, size_t n,
+                                                                   uint8_t check, std::byte* dst) const noexcept {
+  if (wire::kVectorInlineCodec) return wire::unpack_inline_line_avx512(ch.slots.at(off), n, 0, check, dst);
+  const size_t nw = wire::inline_words(n);  // 0..7 words after the header
+  auto* d = reinterpret_cast<unsigned char*>(dst);
+  uint64_t w[7];
+  for (size_t i = 0; i < nw; ++i) {
+    w[i] = ch.slots.load64(off + 8 * (i + 1));
+    if (wire::check_of(w[i]) != check) return false;  // not landed yet: nothing written
+  }
+  for (size_t i = 0, at = 0; i < nw; ++i, at += wire::kInlineBytesPerWord) {
+    if (at + 8 <= n) std::memcpy(d + at, &w[i], 8);  // its 8th byte: overwritten next
+    else wire::store_tail(d + at, w[i], n - at);
+  }
+  return true;
+}
+
 void EndpointImpl::unpack_inline(const RxChannel& ch, const Indicator& ind, std::byte* dst) const noexcept {
   // Line 0 is in ind.words, checked by decode_indicator(); the others were checked by
   // inline_landed() and cannot change before they are released.
@@ -390,10 +409,15 @@ Took EndpointImpl::take_from(Rank src, Want want, std::span<std::byte> buf, Recv
   if (h.kind == wire::Kind::kInline) {
     if (h.inline_len > inline_max_ || h.inline_len > buf.size()) return Fast::kSlow;
     len = h.inline_len;
-    slots = len <= wire::kInlineCapacity ? 1 : static_cast<uint32_t>(wire::inline_lines(len));
-    // Line by line, every word checked on its own; a line not yet whole: look again later.
-    for (uint32_t k = 0; k < slots; ++k)
-      if (!unpack_line(ch, ch.expected + k, len, k, buf.data())) return Fast::kNone;
+    if (len <= wire::kInlineCapacity) [[likely]] {
+      // One line (the common case): its words after the header, each checked on its own.
+      if (!unpack_first_line(ch, off, len, check, buf.data())) return Fast::kNone;
+    } else {
+      slots = static_cast<uint32_t>(wire::inline_lines(len));
+      // Line by line, every word checked on its own; a line not yet whole: look again later.
+      for (uint32_t k = 0; k < slots; ++k)
+        if (!unpack_line(ch, ch.expected + k, len, k, buf.data())) return Fast::kNone;
+    }
   } else if (h.kind == wire::Kind::kRing) {
     // Words 1..3 (loads ordered after the acquire above), each checked on its own.
     const uint64_t w1 = ch.slots.load64(off + 8), w2 = ch.slots.load64(off + 16), w3 = ch.slots.load64(off + 24);

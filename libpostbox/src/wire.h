@@ -169,8 +169,10 @@ inline void pack_inline_line(const void* src, size_t n, size_t k, uint64_t (&w)[
   static_assert(std::endian::native == std::endian::little, "inline payload words are little-endian");
   const auto* s = static_cast<const unsigned char*>(src);
   const InlineSpan sp = inline_span(n, k);
-  for (size_t i = sp.word0; i < 8; ++i)
-    w[i] = checked(payload_word(s, n, sp.first + kInlineBytesPerWord * (i - sp.word0)), check);
+  const size_t end = sp.word0 + (sp.count + kInlineBytesPerWord - 1) / kInlineBytesPerWord;
+  size_t i = sp.word0;
+  for (size_t off = sp.first; i < end; ++i, off += kInlineBytesPerWord) w[i] = checked(payload_word(s, n, off), check);
+  for (; i < 8; ++i) w[i] = uint64_t{check} << 56;  // past the message: zero payload
 }
 // Number of words that carry `count` inline bytes.
 constexpr size_t inline_words(size_t count) noexcept {
