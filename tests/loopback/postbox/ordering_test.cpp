@@ -2,6 +2,7 @@
 // recording window does: the data path never reads a remote window, and no indicator is
 // stored without a flush after the payload it publishes (DESIGN.md, physics).
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -16,9 +17,10 @@ using detail::impl_of;
 using test::bytes;
 using test::pattern;
 
-TEST(Ordering, NoRemoteReadOnTheDataPathAndNoIndicatorWithoutAFlushAfterItsPayload) {
+// Every size class with `cfg` (inline, payload ring, pool, pieces), half of them borrowed in
+// place; then what each side stored, flushed and read.
+void exchange_every_size_class(Config cfg, const std::vector<size_t>& sizes) {
   const JobShape shape{2, 1};
-  Config cfg;
   cfg.cts = 64u << 10;
   cfg.postbox_slots = 16;
   cfg.ack_batch = 2;
@@ -27,7 +29,6 @@ TEST(Ordering, NoRemoteReadOnTheDataPathAndNoIndicatorWithoutAFlushAfterItsPaylo
   auto eps = test::make_endpoints(job, shape, cfg);
   impl_of(eps[0]).set_recorder(&tx);
   impl_of(eps[1]).set_recorder(&rx);
-  const size_t sizes[] = {0, 8, 49, 50, 1000, 4096, 65536, (1u << 20) + 3};
   std::thread sender([&] {
     for (int round = 0; round < 4; ++round)
       for (size_t s : sizes) EXPECT_TRUE(eps[0].send(Rank{1, 0}, bytes(pattern(s, 0, round))));
@@ -59,6 +60,18 @@ TEST(Ordering, NoRemoteReadOnTheDataPathAndNoIndicatorWithoutAFlushAfterItsPaylo
   // Closing reads one word back per window, on purpose ("every posted write has landed").
   test::close_all(eps);
   EXPECT_GT(tx.count(test::Access::kRead), 0u);
+}
+
+TEST(Ordering, NoRemoteReadOnTheDataPathAndNoIndicatorWithoutAFlushAfterItsPayload) {
+  exchange_every_size_class(Config{}, {0, 8, 49, 50, 1000, 4096, 65536, (1u << 20) + 3});
+}
+
+// Inline messages over several lines (each line self-validating, no flush needed) and the
+// ring right above them: still no remote read, still no indicator without its flush.
+TEST(Ordering, MultiLineInlineMessagesKeepBothRules) {
+  Config cfg;
+  cfg.inline_max = 441;
+  exchange_every_size_class(cfg, {0, 49, 50, 105, 106, 300, 441, 442, 4096, 65537});
 }
 
 TEST(Ordering, TheRecorderCatchesAMissingFlush) {
