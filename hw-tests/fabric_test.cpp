@@ -49,12 +49,7 @@ TEST_F(FabricTest, EveryNodeSendsEverySizeClassToEveryNodeAndAllArriveIntact) {
   ASSERT_TRUE(dev) << dev.error().message();
   const hal::DeviceInfo info = (*dev)->info();
   std::printf("node %u of %u (%s %s)\n", info.self.v, info.node_count, info.backend.c_str(), info.name.c_str());
-  Config cfg;
-  cfg.pool_size = 256u << 10;
-  cfg.cts = 64u << 10;      // above 64 KiB: pieces of 16 KiB
-  cfg.postbox_slots = 32;   // postboxes wrap: acknowledgements cross all the time
-  cfg.ring_size = 16u << 10;
-  cfg.ring_max = 2048;
+  Config cfg = test::AllToAll::small_config();
   cfg.timeout_ms = static_cast<uint32_t>(peer_timeout_ns() / 1'000'000);
   cfg.peer_timeout_ms = 10'000;  // (TCG guests on a shared host: heartbeats may be late)
   test::AllToAll plan = test::AllToAll::every_size_class(cfg, /*rounds=*/2);

@@ -26,8 +26,26 @@ struct AllToAll {
   uint32_t nonce = 1;         // mixed into the bytes: data of an earlier run does not pass
   uint64_t timeout_ns = 60'000'000'000;  // no progress for this long fails
 
+  // The settings of a small job in which every size class happens and every ring wraps: a
+  // 256 KiB pool, a CTS of 64 KiB in 4 slices (pieces of 16 KiB above 16 KiB), 32 slots, a
+  // 16 KiB payload ring for messages up to 2 KiB. Waits are generous: 8 hosts as threads on 2
+  // CPUs under ThreadSanitizer can miss heartbeats for seconds, and liveness is the fault
+  // tests' subject, not this plan's.
+  static Config small_config() {
+    Config cfg;
+    cfg.pool_size = 256u << 10;
+    cfg.cts = 64u << 10;
+    cfg.cts_slices = 4;
+    cfg.postbox_slots = 32;
+    cfg.ring_size = 16u << 10;
+    cfg.ring_max = 2048;
+    cfg.timeout_ms = 60'000;
+    cfg.peer_timeout_ms = 30'000;
+    return cfg;
+  }
+
   // Every size class of `cfg`: empty, inline (up to inline_max), the payload ring (up to
-  // ring_max), the pool (up to the CTS) and pieces (above it), `rounds` times each.
+  // ring_max), the pool (up to a slice of the CTS) and pieces (above it), `rounds` times each.
   static AllToAll every_size_class(const Config& cfg, uint32_t rounds) {
     AllToAll a;
     const size_t ring = std::max<size_t>(cfg.ring_max, cfg.inline_max + 1);

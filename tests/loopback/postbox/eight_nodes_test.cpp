@@ -15,13 +15,7 @@ namespace {
 
 TEST(EightNodes, EveryProcessSendsEverySizeClassToEveryProcessAndAllArriveIntact) {
   const JobShape shape{8, 1};
-  Config cfg;
-  cfg.pool_size = 256u << 10;
-  cfg.cts = 64u << 10;
-  cfg.postbox_slots = 32;
-  cfg.ring_size = 16u << 10;
-  cfg.ring_max = 2048;
-  cfg.timeout_ms = 60'000;
+  const Config cfg = test::AllToAll::small_config();
   auto job = test::make_job(shape, cfg);
   const test::AllToAll plan = test::AllToAll::every_size_class(cfg, /*rounds=*/1);
   auto status = test::run_processes(shape.size(), [&](uint32_t r) {

@@ -3,6 +3,7 @@
 // peer view onto the DMA-mapped memory), scratchpads and doorbells, a peer that closes, one that
 // crashes and comes back through the dirty-shutdown rule, and a libpostbox job over it.
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -254,16 +255,11 @@ TEST(AmdNtbPostbox, BothNodesSendEverySizeClassToBothAndAllArriveIntact) {
     devs.push_back(std::move(*d));
   }
   ASSERT_TRUE(f.route()) << "both translations open onto DMA-mapped memory";
-  Config cfg;
-  cfg.pool_size = 256u << 10;
-  cfg.cts = 64u << 10;
-  cfg.postbox_slots = 32;
-  cfg.ring_size = 16u << 10;
-  cfg.ring_max = 2048;
-  cfg.timeout_ms = 60'000;
+  const Config cfg = test::AllToAll::small_config();
   const test::AllToAll plan = test::AllToAll::every_size_class(cfg, /*rounds=*/3);
   std::string errors[2];
   Stats stats[2];
+  std::optional<Endpoint> closed[2];  // destroyed here once both finished (see switchtec_postbox_test)
   std::vector<std::thread> hosts;
   for (uint16_t k = 0; k < 2; ++k)
     hosts.emplace_back([&, k] {
@@ -275,8 +271,10 @@ TEST(AmdNtbPostbox, BothNodesSendEverySizeClassToBothAndAllArriveIntact) {
       if (!plan.run(*ep, &errors[k])) return;
       stats[k] = ep->stats();
       if (auto c = ep->close(); !c) errors[k] = "close: " + c.error().message();
+      closed[k].emplace(std::move(*ep));
     });
   for (auto& t : hosts) t.join();
+  for (auto& c : closed) c.reset();
   for (unsigned k = 0; k < 2; ++k) {
     EXPECT_EQ(errors[k], "") << "node " << k;
     EXPECT_EQ(stats[k].rx_msgs, 2u * plan.per_pair);
