@@ -52,8 +52,12 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void pack_inline_line_avx
   // One 64-byte store, the header merged in first: the caller then loads the whole line (its
   // store to the window), which the CPU forwards from one store of the same size; a separate
   // 8-byte store of the header on top would stall that load until both left the store buffer.
-  _mm512_storeu_si512(w, k == 0 ? _mm512_mask_blend_epi64(__mmask8{1}, with_check, _mm512_set1_epi64(static_cast<long long>(w[0])))
-                                : with_check);
+  if (k == 0) {
+    const __m512i header = _mm512_set1_epi64(static_cast<long long>(w[0]));
+    _mm512_storeu_si512(w, _mm512_mask_blend_epi64(__mmask8{1}, with_check, header));
+  } else {
+    _mm512_storeu_si512(w, with_check);
+  }
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) bool unpack_inline_line_avx512(const void* line, size_t n,
