@@ -22,8 +22,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "bench_samples.h"
 
 static struct fid_ep* ep;
 static struct fid_cq* cq;
@@ -34,17 +35,6 @@ static int rank;
 static void die(const char* what, long rc) {
   fprintf(stderr, "pbx-fi-bench: rank %d: %s: %s\n", rank, what, rc < 0 ? fi_strerror((int)-rc) : "failed");
   exit(1);
-}
-
-static double now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp(const void* a, const void* b) {
-  const double x = *(const double*)a, y = *(const double*)b;
-  return x < y ? -1 : x > y;
 }
 
 /* Waits for `n` completions. */
@@ -120,7 +110,7 @@ static void run(const char* test, size_t size, int iters, int window, char* sbuf
   const int warm = iters / 10 + 1;
   double* v = malloc(sizeof(double) * (size_t)iters);
   for (int i = 0; i < warm + iters; ++i) {
-    const double t0 = now_ns();
+    const double t0 = bench_now_ns();
     if (lat) {
       if (rank == 0) {
         post_recv(rbuf, size, 1);
@@ -140,11 +130,12 @@ static void run(const char* test, size_t size, int iters, int window, char* sbuf
       wait_cq(window);
       wait_cq(post_send(sbuf, 8, 3));
     }
-    if (i >= warm) v[i - warm] = (now_ns() - t0) / (lat ? 2.0 : (double)window);
+    if (i >= warm) v[i - warm] = (bench_now_ns() - t0) / (lat ? 2.0 : (double)window);
   }
   if (rank == 0) {
-    qsort(v, (size_t)iters, sizeof(double), cmp);
-    printf("RESULT %s %zu %.1f %.1f\n", test, size, v[iters / 2], v[(size_t)((double)iters * 0.99)]);
+    double median, p99;
+    bench_median_p99(v, (size_t)iters, &median, &p99);
+    printf("RESULT %s %zu %.1f %.1f\n", test, size, median, p99);
     fflush(stdout);
   }
   free(v);

@@ -9,18 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static double now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp(const void* a, const void* b) {
-  const double x = *(const double*)a, y = *(const double*)b;
-  return x < y ? -1 : x > y;
-}
+#include "bench_samples.h"
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
@@ -54,7 +44,7 @@ int main(int argc, char** argv) {
     double* v = malloc(sizeof(double) * (size_t)n);
     MPI_Barrier(MPI_COMM_WORLD);
     for (int i = 0; i < warm + n; ++i) {
-      const double t0 = now_ns();
+      const double t0 = bench_now_ns();
       if (lat) {
         if (rank == 0) {
           MPI_Send(sbuf, (int)sz, MPI_BYTE, peer, 1, MPI_COMM_WORLD);
@@ -73,11 +63,12 @@ int main(int argc, char** argv) {
         MPI_Waitall(window, req, MPI_STATUSES_IGNORE);
         MPI_Send(sbuf, 8, MPI_BYTE, peer, 3, MPI_COMM_WORLD);
       }
-      if (i >= warm) v[i - warm] = (now_ns() - t0) / (lat ? 2.0 : (double)window);
+      if (i >= warm) v[i - warm] = (bench_now_ns() - t0) / (lat ? 2.0 : (double)window);
     }
     if (rank == 0) {
-      qsort(v, (size_t)n, sizeof(double), cmp);
-      printf("RESULT %s %zu %.1f %.1f\n", test, sz, v[n / 2], v[(size_t)((double)n * 0.99)]);
+      double median, p99;
+      bench_median_p99(v, (size_t)n, &median, &p99);
+      printf("RESULT %s %zu %.1f %.1f\n", test, sz, median, p99);
       fflush(stdout);
     }
     free(v);

@@ -41,6 +41,9 @@ class Cntr {
   Handle<fid_cntr, Cntr> h_;
   Domain* domain_;
   fi_wait_obj wait_obj_;
+  // Relaxed throughout: a counter publishes no data (completions carry none; the application
+  // learns of a transfer's data from the CQ or by the count alone, FI_THREAD_DOMAIN keeps one
+  // thread in the domain), so its value orders nothing and pairs with nothing.
   std::atomic<uint64_t> value_{0}, errors_{0};
   std::vector<Endpoint*> eps_;
   std::atomic<int> refs_{0};

@@ -8,18 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static double now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp(const void* a, const void* b) {
-  const double x = *(const double*)a, y = *(const double*)b;
-  return x < y ? -1 : x > y;
-}
+#include "bench_samples.h"
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
@@ -44,7 +34,7 @@ int main(int argc, char** argv) {
   const int peer = 1 - rank;
   MPI_Barrier(MPI_COMM_WORLD);
   for (long i = 0; i < warm + iters; ++i) {
-    const double t0 = now_ns();
+    const double t0 = bench_now_ns();
     if (lat) {
       for (int b = 0; b < batch; ++b) {
         if (rank == 0) {
@@ -65,14 +55,13 @@ int main(int argc, char** argv) {
       MPI_Waitall(window, req, MPI_STATUSES_IGNORE);
       MPI_Send(buf, 8, MPI_BYTE, peer, 3, MPI_COMM_WORLD);
     }
-    const double t1 = now_ns();
+    const double t1 = bench_now_ns();
     if (rank == 0 && i >= warm) v[i - warm] = lat ? (t1 - t0) / (2.0 * batch) : (t1 - t0) / window;
   }
   if (rank == 0) {
-    qsort(v, (size_t)iters, sizeof(double), cmp);
-    size_t p99 = (size_t)((double)iters * 0.99);
-    if (p99 >= (size_t)iters) p99 = (size_t)iters - 1;
-    printf("RESULT %.1f %.1f\n", v[iters / 2], v[p99]);
+    double median, p99;
+    bench_median_p99(v, (size_t)iters, &median, &p99);
+    printf("RESULT %.1f %.1f\n", median, p99);
   }
   free(req);
   free(v);
