@@ -292,7 +292,8 @@ class EndpointImpl {
   // Unpacks line k of an n-byte inline message from slot `seq` of `ch` into dst; false if a
   // word of it has not landed yet.
   bool unpack_line(const RxChannel& ch, uint64_t seq, size_t n, size_t k, std::byte* dst) const noexcept;
-  bool unpack_first_line(const RxChannel& ch, size_t off, size_t n, uint8_t check, std::byte* dst) const noexcept;
+  bool unpack_line_at(const RxChannel& ch, size_t off, uint8_t check, size_t n, size_t k,
+                      std::byte* dst) const noexcept;
   // Whether every continuation line of the inline message whose indicator is next in `ch` has
   // landed (a message of one line: always).
   bool inline_landed(const RxChannel& ch, size_t n) const noexcept;

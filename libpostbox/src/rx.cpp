@@ -78,38 +78,22 @@ Peek EndpointImpl::peek_at(RxChannel& ch, uint64_t seq, Indicator& ind) noexcept
   return Peek::kReady;
 }
 
-bool EndpointImpl::unpack_line(const RxChannel& ch, uint64_t seq, size_t n, size_t k, std::byte* dst) const noexcept {
-  const size_t off = slot_off(seq);
-  const uint8_t check = wire::check_byte(seq, slots_log2_);
+// Line k of an n-byte inline message, in the slot at `off` whose words carry `check`.
+[[gnu::always_inline]] inline bool EndpointImpl::unpack_line_at(const RxChannel& ch, size_t off, uint8_t check,
+                                                                size_t n, size_t k, std::byte* dst) const noexcept {
   // One 64-byte load where the CPU has the vector codec; else word by word. Either way after
   // the acquire load of the indicator's word 0 (by the caller), every word checked on its own.
-  if (wire::kVectorInlineCodec)
-    return wire::unpack_inline_line_avx512(ch.slots.at(off), n, k, check, dst);
+  if (wire::kVectorInlineCodec) return wire::unpack_inline_line_avx512(ch.slots.at(off), n, k, check, dst);
   // Only the words that carry the line's bytes (an 8-byte message: one word past the header).
   const wire::InlineSpan sp = wire::inline_span(n, k);
   const size_t end = sp.word0 + wire::inline_words(sp.count);
-  uint64_t w[8] = {};
+  uint64_t w[8] = {};  // (the words outside the line's span are never read)
   for (size_t i = sp.word0; i < end; ++i) w[i] = ch.slots.load64(off + 8 * i);
   return wire::unpack_inline_line(w, n, k, check, dst);
 }
 
-// Line 0 of an inline message of n <= 49 bytes at slot offset `off` (its word 0 already
-// checked by the caller): as unpack_line(), without its general cases.
-[[gnu::always_inline]] inline bool EndpointImpl::unpack_first_line(const RxChannel& ch, size_t off, size_t n,
-                                                                   uint8_t check, std::byte* dst) const noexcept {
-  if (wire::kVectorInlineCodec) return wire::unpack_inline_line_avx512(ch.slots.at(off), n, 0, check, dst);
-  const size_t nw = wire::inline_words(n);  // 0..7 words after the header
-  auto* d = reinterpret_cast<unsigned char*>(dst);
-  uint64_t w[7];
-  for (size_t i = 0; i < nw; ++i) {
-    w[i] = ch.slots.load64(off + 8 * (i + 1));
-    if (wire::check_of(w[i]) != check) return false;  // not landed yet: nothing written
-  }
-  for (size_t i = 0, at = 0; i < nw; ++i, at += wire::kInlineBytesPerWord) {
-    if (at + 8 <= n) std::memcpy(d + at, &w[i], 8);  // its 8th byte: overwritten next
-    else wire::store_tail(d + at, w[i], n - at);
-  }
-  return true;
+bool EndpointImpl::unpack_line(const RxChannel& ch, uint64_t seq, size_t n, size_t k, std::byte* dst) const noexcept {
+  return unpack_line_at(ch, slot_off(seq), wire::check_byte(seq, slots_log2_), n, k, dst);
 }
 
 void EndpointImpl::unpack_inline(const RxChannel& ch, const Indicator& ind, std::byte* dst) const noexcept {
@@ -411,7 +395,7 @@ Took EndpointImpl::take_from(Rank src, Want want, std::span<std::byte> buf, Recv
     len = h.inline_len;
     if (len <= wire::kInlineCapacity) [[likely]] {
       // One line (the common case): its words after the header, each checked on its own.
-      if (!unpack_first_line(ch, off, len, check, buf.data())) return Fast::kNone;
+      if (!unpack_line_at(ch, off, check, len, 0, buf.data())) return Fast::kNone;
     } else {
       slots = static_cast<uint32_t>(wire::inline_lines(len));
       // Line by line, every word checked on its own; a line not yet whole: look again later.
